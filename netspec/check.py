@@ -1,0 +1,338 @@
+"""Checking: shapes, parameter counts, MACs and receptive fields of a graph.
+
+:func:`analyze_node` is the one loop body shared by the elaborator (which
+checks as it builds, so ``channels(x)`` and ``shape(x)`` can be answered)
+and :func:`check_graph` (for graphs built in Python).  Results live beside
+the IR in :class:`LayerInfo` and :class:`NetworkReport`, never inside it.
+
+>>> from netspec import ops
+>>> from netspec.ir import Graph, Input, Node
+>>> g = Graph("lecture", Input("x", (32, 32, 3)),
+...           (Node("conv", "conv2d", ("x",), ops.Conv2D(filters=4, kernel_size=(5, 5))),))
+>>> r = check_graph(g)
+>>> r.ok, r.layers["conv"].shape, r.layers["conv"].params, r.params
+(True, (28, 28, 4), 304, (304, 0))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .diagnostics import Diagnostic, NetspecError, Note
+from .ir import Graph, Node, Shape
+from .ops import OPS, ShapeError, WeightSpec
+
+__all__ = [
+    "MAX_ELEMENTS",
+    "LayerInfo",
+    "NetworkReport",
+    "RF",
+    "analyze_node",
+    "GraphChecker",
+    "check_graph",
+    "input_rf",
+]
+
+#: Most scalars one tensor (per sample) or one weight may hold before netspec calls it too large.
+MAX_ELEMENTS = 2**31 - 1
+
+#: A receptive field: ("window", rf_h, rf_w, jump_h, jump_w), ("global",), or None (no spatial axes).
+RF = tuple[Any, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LayerInfo:
+    """What checking learned about one node.
+
+    >>> LayerInfo((4,), (), 0, 0, 0, None).params
+    0
+    """
+
+    shape: Shape
+    weights: tuple[WeightSpec, ...]
+    trainable: int
+    non_trainable: int
+    macs: int | None
+    rf: RF
+
+    @property
+    def params(self) -> int:
+        """Trainable plus non-trainable parameters."""
+        return self.trainable + self.non_trainable
+
+    @property
+    def receptive_field(self) -> tuple[int, int] | str | None:
+        """``(h, w)`` in input pixels, ``'global'``, or None for a non-spatial network."""
+        if self.rf is None:
+            return None
+        if self.rf[0] == "global":
+            return "global"
+        return self.rf[1], self.rf[2]
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkReport:
+    """A checked network: its graph, what each layer does, and its diagnostics.
+
+    ``graph`` is None when the network could not be built at all; ``layers``
+    then holds what was checked before the error.
+    """
+
+    name: str
+    graph: Graph | None
+    layers: dict[str, LayerInfo]
+    diagnostics: tuple[Diagnostic, ...] = ()
+    input_shape: Shape | None = None
+    output_shape: Shape | None = None
+    span: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when there are no errors (warnings allowed)."""
+        return self.graph is not None and not any(d.is_error for d in self.diagnostics)
+
+    @property
+    def params(self) -> tuple[int, int]:
+        """(trainable, non-trainable) parameter totals."""
+        return (sum(i.trainable for i in self.layers.values()),
+                sum(i.non_trainable for i in self.layers.values()))
+
+    @property
+    def total_params(self) -> int:
+        """All parameters, as Keras ``count_params()`` reports them."""
+        return sum(self.params)
+
+    @property
+    def macs(self) -> int | None:
+        """Total multiply-accumulates per sample, or None if a size is unknown."""
+        total = 0
+        for info in self.layers.values():
+            if info.macs is None:
+                return None
+            total += info.macs
+        return total
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of float32 weights."""
+        return 4 * self.total_params
+
+    @property
+    def activation_bytes(self) -> int | None:
+        """Bytes of float32 activations per sample (the input and every layer's output)."""
+        sizes = [self.input_shape or ()] + [i.shape for i in self.layers.values()]
+        total = 0
+        for shape in sizes:
+            if any(d is None for d in shape):
+                return None
+            total += math.prod(shape)  # type: ignore[arg-type]
+        return 4 * total
+
+    def raise_for_errors(self) -> NetworkReport:
+        """Raise :class:`NetspecError` if there are errors; else return self."""
+        if not self.ok:
+            raise NetspecError(self.diagnostics or (Diagnostic.error("E211", f"network {self.name!r} is incomplete"),))
+        return self
+
+
+def input_rf(shape: Shape, data_format: str) -> RF:
+    """The receptive field of an input tensor: one pixel if it is an image.
+
+    >>> input_rf((28, 28, 1), "channels_last")
+    ('window', 1, 1, 1, 1)
+    >>> input_rf((10,), "channels_last") is None
+    True
+    """
+    return ("window", 1, 1, 1, 1) if len(shape) == 3 else None
+
+
+def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
+    opdef = OPS[node_op]
+    first = rfs[0]
+    if first is None:
+        return None
+    if opdef.rf == "identity":
+        return first
+    if opdef.rf == "global" or first[0] == "global":
+        return ("global",)
+    if opdef.rf == "merge":
+        if any(r is None or r[0] == "global" for r in rfs):
+            return ("global",) if all(r is not None for r in rfs) else None
+        return ("window", max(r[1] for r in rfs), max(r[2] for r in rfs), first[3], first[4])  # type: ignore[index]
+    (kh, kw), (sh, sw) = opdef.window(attrs)  # type: ignore[misc]
+    _, rh, rw, jh, jw = first
+    return ("window", rh + (kh - 1) * jh, rw + (kw - 1) * jw, jh * sh, jw * sw)
+
+
+class NodeProblem(Exception):
+    """Raised by :func:`analyze_node`: a diagnostic code, message and the argument to point at."""
+
+    def __init__(self, code: str, message: str, arg: str | None = None, input_index: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.arg = arg
+        self.input_index = input_index
+
+
+def analyze_node(
+    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF]
+) -> tuple[LayerInfo, list[tuple[str, str, str | None]]]:
+    """Check one node given its inputs; returns its info and its warnings.
+
+    ``attrs`` must be normalized (see :meth:`netspec.ops.OpDef.normalize`).
+    Raises :class:`NodeProblem` for an error.
+
+    >>> from netspec import ops
+    >>> info, warns = analyze_node("conv2d", ops.OPS["conv2d"].normalize(
+    ...     ops.Conv2D(filters=1, kernel_size=(2, 2)), "channels_last"), [(5, 5, 1)], [None])
+    >>> info.shape, [w[0] for w in warns]
+    ((4, 4, 1), ['W103'])
+    """
+    opdef = OPS[op]
+    for code, message, arg in opdef.validate(attrs):
+        raise NodeProblem(code, message, arg)
+    try:
+        shape = opdef.infer(attrs, in_shapes)
+        weights = tuple(opdef.weights(attrs, in_shapes))
+        macs = opdef.macs(attrs, in_shapes, shape)
+        warnings = opdef.warnings(attrs, in_shapes)
+    except ShapeError as err:
+        index = int(err.arg) if err.arg is not None and err.arg.isdigit() else None
+        raise NodeProblem(err.code, err.message, None if index is not None else err.arg, index) from None
+    for d in shape:
+        if d is not None and d > MAX_ELEMENTS:
+            raise NodeProblem("E501", f"{op} output size {d} is too large to build (limit {MAX_ELEMENTS})")
+    if all(d is not None for d in shape) and math.prod(shape) > MAX_ELEMENTS:  # type: ignore[arg-type]
+        raise NodeProblem(
+            "E501", f"{op} output {tuple(shape)} holds {math.prod(shape):,} values per sample, "  # type: ignore[arg-type]
+            f"too large to build (limit {MAX_ELEMENTS:,})")
+    for w in weights:
+        if w.size > MAX_ELEMENTS:
+            raise NodeProblem(
+                "E501", f"{op} weight {w.name} {w.shape} holds {w.size:,} values, too large to build "
+                f"(limit {MAX_ELEMENTS:,})")
+    trainable = sum(w.size for w in weights if w.trainable)
+    non_trainable = sum(w.size for w in weights if not w.trainable)
+    rf = _next_rf(op, attrs, in_rfs)
+    return LayerInfo(shape, weights, trainable, non_trainable, macs, rf), warnings
+
+
+def node_diagnostic(
+    node_span: Any, arg_span: Any, problem: NodeProblem, call_sites: Iterable[Any] = (), notes: Iterable[Note] = ()
+) -> Diagnostic:
+    """Turn a :class:`NodeProblem` into a diagnostic with call-site notes."""
+    all_notes = list(notes) + [Note("in the block called here", s) for s in reversed(tuple(call_sites))]
+    return Diagnostic.error(problem.code, problem.message, arg_span or node_span, all_notes)
+
+
+class GraphChecker:
+    """Checks nodes one at a time, in dependency order, keeping every result.
+
+    The elaborator adds nodes as it creates them (so it can answer
+    ``channels(x)``); :func:`check_graph` adds a whole graph's nodes.
+    A node whose input failed is skipped without a second report.
+
+    >>> from netspec import ops
+    >>> from netspec.ir import Input, Node
+    >>> c = GraphChecker(Input("x", (8, 8, 3)))
+    >>> c.add(Node("p", "maxpool2d", ("x",), ops.Pool2D()))
+    (4, 4, 3)
+    """
+
+    def __init__(self, graph_input: Any, silence: Iterable[str] = ()):
+        self.input = graph_input
+        self.format: str = graph_input.data_format
+        self.silenced = set(silence)
+        self.shapes: dict[str, Shape | None] = {graph_input.name: graph_input.shape}
+        self.rfs: dict[str, RF] = {graph_input.name: input_rf(graph_input.shape, self.format)}
+        self.producers: dict[str, Node] = {}
+        self.layers: dict[str, LayerInfo] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self.nodes: list[Node] = []
+
+    def add(self, node: Node) -> Shape | None:
+        """Check one node; returns its output shape, or None if it (or an input) failed."""
+        opdef = OPS.get(node.op)
+        if opdef is None:
+            self.diagnostics.append(Diagnostic.error("E201", f"unknown op {node.op!r}", node.span))
+            self.shapes[node.name] = None
+            return None
+        if node.name in self.shapes:
+            first = self.producers.get(node.name)
+            self.diagnostics.append(Diagnostic.error(
+                "E209", f"layer name {node.name!r} is used twice", node.arg_span("name"),
+                [Note("first used here", first.span)] if first is not None and first.span is not None else []))
+            return None
+        missing = [i for i in node.inputs if i not in self.shapes]
+        if missing:
+            self.diagnostics.append(Diagnostic.error("E203", f"{node.name}: unknown input tensor {missing[0]!r}", node.span))
+            self.shapes[node.name] = None
+            return None
+        attrs = opdef.normalize(node.attrs, self.format)
+        if attrs is not node.attrs:
+            node = Node(node.name, node.op, node.inputs, attrs, node.span, node.call_sites, node.arg_spans)
+        self.nodes.append(node)
+        self.producers[node.name] = node
+        in_shapes = [self.shapes[i] for i in node.inputs]
+        if any(s is None for s in in_shapes):
+            self.shapes[node.name] = None
+            return None
+        try:
+            info, warns = analyze_node(node.op, attrs, in_shapes, [self.rfs[i] for i in node.inputs])  # type: ignore[arg-type]
+        except NodeProblem as problem:
+            notes = []
+            if problem.input_index is not None:
+                src = node.inputs[problem.input_index]
+                producer = self.producers.get(src)
+                span = producer.span if producer is not None else self.input.span
+                notes.append(Note(f"{src!r} is produced here with shape {_show_shape(self.shapes[src])}", span))
+            arg_span = node.arg_span(problem.arg) if problem.arg else None
+            self.diagnostics.append(node_diagnostic(node.span, arg_span, problem, node.call_sites, notes))
+            self.shapes[node.name] = None
+            return None
+        self.shapes[node.name] = info.shape
+        self.rfs[node.name] = info.rf
+        self.layers[node.name] = info
+        for code, message, arg in warns:
+            if code not in self.silenced:
+                self.diagnostics.append(Diagnostic.warning(
+                    code, f"{node.name}: {message}", node.arg_span(arg) if arg else node.span,
+                    [Note("in the block called here", s) for s in reversed(node.call_sites)]))
+        return info.shape
+
+    def report(self, name: str, output: str, span: Any = None, extra: Iterable[Diagnostic] = ()) -> NetworkReport:
+        """The report for everything added so far, with ``output`` as the network's output."""
+        diags = list(extra) + self.diagnostics
+        if output not in self.shapes:
+            diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))
+        diags.sort(key=_position)
+        ok = not any(d.is_error for d in diags)
+        graph = Graph(name, self.input, tuple(self.nodes), output, span) if ok else None
+        return NetworkReport(name, graph, self.layers, tuple(diags), self.input.shape, self.shapes.get(output), span)
+
+
+def _position(d: Diagnostic) -> tuple:
+    if d.span is None:
+        return ("", 0)
+    return (d.span.file, d.span.start)
+
+
+def _show_shape(shape: Shape | None) -> str:
+    if shape is None:
+        return "(unknown)"
+    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_graph(graph: Graph, silence: Iterable[str] = ()) -> NetworkReport:
+    """Check a graph built in Python (or elaborated from a file), collecting every error.
+
+    ``silence`` lists warning codes to drop.
+    """
+    checker = GraphChecker(graph.input, silence)
+    for node in graph.nodes:
+        checker.add(node)
+    return checker.report(graph.name, graph.output, graph.span)
