@@ -1,0 +1,50 @@
+"""Targets: each turns a checked network into something that runs.
+
+Each target module is imported only when asked for, so ``netspec check``
+never loads NumPy, TensorFlow or ONNX.  Every target module exposes a
+lowering table ``LOWERINGS: dict[str, Callable]`` keyed by op name; a test
+asserts every op in :data:`netspec.ops.OPS` has an entry in each.
+
+=========  ==============================  ================================
+target     module                          library call
+=========  ==============================  ================================
+numpy      :mod:`netspec.targets.numpy_exec`  ``executor(net, weights)``
+keras      :mod:`netspec.targets.keras_model` ``to_keras(net, weights)``
+onnx       :mod:`netspec.targets.onnx_model`  ``to_onnx(net, weights)``
+=========  ==============================  ================================
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["TARGETS", "compile_target"]
+
+#: Target name -> module that implements it.
+TARGETS = {"numpy": "netspec.targets.numpy_exec", "keras": "netspec.targets.keras_model",
+           "onnx": "netspec.targets.onnx_model"}
+
+
+def compile_target(net: Any, target: str, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+                   seed: int = 0, opset: int | None = None) -> None:
+    """Build ``target`` for a checked network and write it to ``output`` (whole or not at all).
+
+    ``weights`` is a ``.npz`` in the contract's format or a trained ``.keras``
+    file; without it, fresh weights are drawn from each layer's initializers
+    with ``seed``.
+    """
+    if target == "numpy":
+        from .numpy_exec import compile_numpy
+
+        compile_numpy(net, output, weights=weights, seed=seed)
+    elif target == "keras":
+        from .keras_model import compile_keras
+
+        compile_keras(net, output, weights=weights, seed=seed)
+    elif target == "onnx":
+        from .onnx_model import compile_onnx
+
+        compile_onnx(net, output, weights=weights, seed=seed, opset=opset)
+    else:
+        raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
