@@ -22,6 +22,7 @@ problem becomes a diagnostic; nothing a user writes raises anything else.
 
 from __future__ import annotations
 
+import gc
 import math
 import operator
 import os
@@ -192,6 +193,17 @@ class _Program:
             return Diagnostic.error("E103", f"{name} is not UTF-8 text (bad byte 0x{data[err.start]:02x} at line {line}, column {col})")
 
     def check(self, name: str, text: str, path: Path | None) -> FileReport:
+        # Elaboration allocates many small acyclic objects; the cyclic collector would
+        # rescan them all again and again, making large specs quadratic.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._check(name, text, path)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _check(self, name: str, text: str, path: Path | None) -> FileReport:
         unit = self._unit(name, text, path, None)
         networks: list[NetworkReport] = []
         if unit.ast is not None:
@@ -601,19 +613,16 @@ class _Network:
 
     def op_call(self, op: str, call: S.Call, scope: _Scope, cur: str, first: bool) -> str:
         opdef = OPS[op]
-        names = arg_names(opdef.attrs)
-        positional, keyword = self.eval_args([a for a in call.args if a.name is None] if opdef.merge else call.args,
-                                             scope, tensors=opdef.merge)
         if opdef.merge:
+            # A merge names its tensors; one that continues a chain also takes the chain's tensor first.
+            named, _ = self.eval_args([a for a in call.args if a.name is None], scope, tensors=True)
             _, keyword = self.eval_args([a for a in call.args if a.name is not None], scope)
-            inputs = ([] if first else [cur]) + [t for t, _ in positional]
-            positional = []
+            inputs = ([] if first else [cur]) + [t for t, _ in named]
+            positional: list[tuple[Any, Span]] = []
         else:
-            if cur == _POISON:
-                inputs = [cur]
-            else:
-                inputs = [cur]
-        values = self.bind_args(call.name, names, positional, keyword)
+            positional, keyword = self.eval_args(call.args, scope)
+            inputs = [cur]
+        values = self.bind_args(call.name, arg_names(opdef.attrs), positional, keyword)
         for key, entry in scope.defaults_for(op).items():
             values.setdefault(key, entry)
         try:
@@ -621,28 +630,21 @@ class _Network:
         except ArgError as err:
             arg = getattr(err, "arg", None)
             span = values[arg][1] if arg in values else call.span
-            message = f"{call.name}: {err.message}" if arg is None else f"{call.name}: {err.message}"
-            raise _Abort(Diagnostic.error(err.code, message, span, self._call_notes())) from None
+            raise _Abort(Diagnostic.error(err.code, f"{call.name}: {err.message}", span, self._call_notes())) from None
         layer_name = self.layer_name(opdef, keyword.get("name"))
-        if cur == _POISON and not opdef.merge:
-            raise _Abort(None)
         if _POISON in inputs:
-            raise _Abort(None)
+            raise _Abort(None)  # an input already failed and was reported
         arg_spans = tuple((k, s) for k, (_, s) in values.items())
         if "name" in keyword:
             arg_spans += (("name", keyword["name"][1]),)
-        node = Node(layer_name, op, tuple(inputs), attrs, call.span,
-                    tuple(s for _, s in self.stack), arg_spans)
+        node = Node(layer_name, op, tuple(inputs), attrs, call.span, tuple(s for _, s in self.stack), arg_spans)
         assert self.checker is not None
         if len(self.checker.nodes) >= MAX_LAYERS:
             raise _Fatal(Diagnostic.error("E503", f"network has more than {MAX_LAYERS:,} layers", call.span))
-        before = len(self.checker.diagnostics)
-        shape = self.checker.add(node)
-        if shape is None:
+        if self.checker.add(node) is None:
             if len(self.checker.diagnostics) > MAX_DIAGNOSTICS:
                 raise _Fatal(Diagnostic.error("E503", "too many errors; stopping", call.span))
-            if len(self.checker.diagnostics) == before or layer_name not in self.checker.layers:
-                return _POISON if layer_name not in self.checker.shapes or self.checker.shapes[layer_name] is None else layer_name
+            return _POISON
         return layer_name
 
     def layer_name(self, opdef: Any, given: tuple[Any, Span] | None) -> str:

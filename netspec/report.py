@@ -50,11 +50,11 @@ def format_bytes(n: int | None) -> str:
         return "unknown"
     if n < 1024:
         return f"{n} B"
-    value = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        value /= 1024
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
         if value < 1024:
             break
+        value, unit = value / 1024, bigger
     return f"{value:.2f} {unit}"
 
 

@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from lark import Lark, Token, Transformer_NonRecursive, v_args
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import surface as S
@@ -106,10 +106,11 @@ def _parser() -> Lark:
         parser="lalr",
         lexer="basic",
         postlex=_PostLex(),
-        propagate_positions=True,
+        transformer=_TRANSFORMER,
         maybe_placeholders=True,
         cache=cache,
     )
+
 
 
 def parse_source(text: str, filename: str = "<string>") -> S.File:
@@ -122,16 +123,17 @@ def parse_source(text: str, filename: str = "<string>") -> S.File:
         pos = text.index("\x00")
         raise NetspecError([Diagnostic.error("E101", "unexpected NUL character; is this a binary file?",
                                              Span(source, pos, pos + 1))])
+    parser = _parser()
+    _TRANSFORMER.source = source
+    _TRANSFORMER.depth = {}
     try:
-        tree = _parser().parse(text)
+        return parser.parse(text)
     except _TooDeep as err:
         start = err.token.start_pos or 0
         raise NetspecError([Diagnostic.error(
             "E502", f"brackets nested more than {MAX_NESTING} deep", Span(source, start, start + 1))]) from None
     except UnexpectedInput as err:
         raise NetspecError([_syntax_error(err, source)]) from None
-    try:
-        return _ToAst(source).transform(tree)
     except _ExprTooDeep as err:
         raise NetspecError([Diagnostic.error(
             "E502", f"expression nested more than {MAX_NESTING} deep", err.span)]) from None
@@ -157,7 +159,7 @@ def _display(term: str) -> str:
     return term.lower()
 
 
-_OPERATORS = {"PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "_POW", "LSQB", "AND", "OR",
+_OPERATORS = {"_AND", "_OR", "PLUS", "MINUS", "STAR", "SLASH", "DSLASH", "PERCENT", "_POW", "LSQB", "AND", "OR",
               "EQEQUAL", "NOTEQUAL", "LESSEQUAL", "MOREEQUAL", "LESSTHAN", "MORETHAN"}
 
 
@@ -208,6 +210,13 @@ class _ExprTooDeep(Exception):
         self.span = span
 
 
+class _Unknown:
+    """Marks a ``?`` dimension while building the AST."""
+
+    def __init__(self, span: Span):
+        self.span = span
+
+
 def _unescape(text: str) -> str:
     try:
         value = pyast.literal_eval(text)
@@ -216,23 +225,52 @@ def _unescape(text: str) -> str:
         return text[1:-1]
 
 
-@v_args(meta=True, inline=True)
-class _ToAst(Transformer_NonRecursive):
-    """Builds surface nodes bottom-up without recursion (deep inputs are safe)."""
+def _start(child: object) -> int | None:
+    if isinstance(child, Token):
+        return child.start_pos
+    if isinstance(child, tuple):
+        for c in child:
+            pos = _start(c)
+            if pos is not None:
+                return pos
+        return None
+    span = getattr(child, "span", None)
+    return span.start if span is not None else None
 
-    def __init__(self, source: Source):
+
+def _end(child: object) -> int | None:
+    if isinstance(child, Token):
+        return child.end_pos
+    if isinstance(child, tuple):
+        for c in reversed(child):
+            pos = _end(c)
+            if pos is not None:
+                return pos
+        return None
+    span = getattr(child, "span", None)
+    return span.end if span is not None else None
+
+
+@v_args(inline=True)
+class _ToAst(Transformer):
+    """Builds surface nodes during the LALR parse (no parse tree is built).
+
+    Each node's span runs from its first child's start to its last child's
+    end; the grammar keeps the bounding tokens (keywords, closing brackets).
+    """
+
+    def __init__(self) -> None:
         super().__init__()
-        self.source = source
+        self.source: Source = Source("<string>", "")
         self.depth: dict[int, int] = {}
 
-    # helpers
-    def _span(self, meta) -> Span:
-        if getattr(meta, "empty", True):
-            return Span(self.source, 0, 0)
-        return Span(self.source, meta.start_pos, meta.end_pos)
+    def _span(self, *children: object) -> Span:
+        start = next((p for p in map(_start, children) if p is not None), 0)
+        end = next((p for p in map(_end, reversed(children)) if p is not None), start)
+        return Span(self.source, start, end)
 
-    def _tok_span(self, tok: Token) -> Span:
-        return Span(self.source, tok.start_pos or 0, tok.end_pos or (tok.start_pos or 0))
+    def _tok(self, tok: Token) -> Span:
+        return Span(self.source, tok.start_pos or 0, tok.end_pos or 0)
 
     def _expr(self, node, *children):
         d = 1 + max((self.depth.get(id(c), 0) for c in children), default=0)
@@ -242,145 +280,131 @@ class _ToAst(Transformer_NonRecursive):
         return node
 
     # items
-    def start(self, meta, *items):
+    def start(self, *items):
         return S.File(tuple(i for i in items if i is not None), self.source)
 
-    def import_(self, meta, path):
-        return S.Import(_unescape(str(path)), self._span(meta))
+    def import_(self, kw, path):
+        return S.Import(_unescape(str(path)), self._span(kw, path))
 
-    def network(self, meta, name, body):
-        return S.NetworkDef(str(name), body, self._span(meta), self._tok_span(name))
+    def network(self, kw, name, body, rbrace):
+        return S.NetworkDef(str(name), body, self._span(kw, rbrace), self._tok(name))
 
-    def block(self, meta, name, *rest):
-        body = rest[-1]
-        params = tuple(p for p in rest[:-1] if p is not None)
-        return S.BlockDef(str(name), params, body, self._span(meta), self._tok_span(name))
+    def block(self, kw, name, *rest):
+        params = tuple(p for p in rest if isinstance(p, S.Param))
+        body = rest[-2]
+        return S.BlockDef(str(name), params, body, self._span(kw, rest[-1]), self._tok(name))
 
-    def param(self, meta, name, default):
-        return S.Param(str(name), default, self._span(meta))
+    def param(self, name, default):
+        return S.Param(str(name), default, self._span(name, default))
 
-    def body(self, meta, *stmts):
+    def body(self, *stmts):
         return tuple(s for s in stmts if s is not None)
 
     # statements
-    def input_stmt(self, meta, name, *rest):
+    def input_stmt(self, kw, name, *rest):
         layout = rest[-1]
-        dims = tuple(None if isinstance(d, _Unknown) else d for d in rest[:-1] if d is not None)
-        return S.InputStmt(str(name), dims, None if layout is None else str(layout), self._span(meta),
-                           None if layout is None else self._tok_span(layout))
+        dims = tuple(None if isinstance(d, _Unknown) else d for d in rest[:-2] if d is not None)
+        return S.InputStmt(str(name), dims, None if layout is None else str(layout),
+                           self._span(kw, rest[-2], layout), None if layout is None else self._tok(layout))
 
-    def unknown_dim(self, meta):
-        return _Unknown()
+    def unknown_dim(self, tok):
+        return _Unknown(self._tok(tok))
 
-    def default_stmt(self, meta, name, args):
-        return S.DefaultStmt(str(name), args or (), self._span(meta), self._tok_span(name))
+    def default_stmt(self, kw, name, args, rpar):
+        return S.DefaultStmt(str(name), args or (), self._span(kw, rpar), self._tok(name))
 
-    def repeat_stmt(self, meta, count, var, body):
-        return S.RepeatStmt(count, None if var is None else str(var), body, self._span(meta))
+    def repeat_stmt(self, kw, count, var, body, rbrace):
+        return S.RepeatStmt(count, None if var is None else str(var), body, self._span(kw, rbrace))
 
-    def if_stmt(self, meta, cond, then, orelse=None):
-        if isinstance(orelse, S.IfStmt):
-            orelse = (orelse,)
-        return S.IfStmt(cond, then, orelse, self._span(meta))
+    def if_stmt(self, kw, cond, then, rbrace, *rest):
+        rest = tuple(r for r in rest if r is not None)
+        orelse = None
+        if rest and isinstance(rest[0], S.IfStmt):
+            orelse = (rest[0],)
+        elif rest:
+            orelse = rest[0]
+        return S.IfStmt(cond, then, orelse, self._span(kw, rbrace, *rest))
 
-    def bind_stmt(self, meta, name, chain):
-        return S.BindStmt(str(name), chain, self._span(meta), self._tok_span(name))
+    def bind_stmt(self, name, chain):
+        return S.BindStmt(str(name), chain, self._span(name, chain), self._tok(name))
 
-    def chain(self, meta, *steps):
+    def chain(self, *steps):
         steps = tuple(S.Ref(s.id, s.span) if isinstance(s, S.Name) else s for s in steps)
-        return S.Chain(steps, self._span(meta))
+        return S.Chain(steps, self._span(*steps))
 
-    def call(self, meta, name, args):
-        return S.Call(str(name), args or (), self._span(meta), self._tok_span(name))
+    def call(self, name, args, rpar):
+        return S.Call(str(name), args or (), self._span(name, rpar), self._tok(name))
 
-    def ref(self, meta, name):
-        return S.Ref(str(name), self._span(meta))
+    def ref(self, name):
+        return S.Ref(str(name), self._tok(name))
 
-    def arglist(self, meta, *args):
+    def arglist(self, *args):
         return tuple(a for a in args if a is not None)
 
-    def pos_arg(self, meta, value):
-        return S.Arg(None, value, self._span(meta))
+    def pos_arg(self, value):
+        return S.Arg(None, value, value.span)
 
-    def kw_arg(self, meta, name, value):
-        return S.Arg(str(name), value, self._span(meta))
+    def kw_arg(self, name, value):
+        return S.Arg(str(name), value, self._span(name, value))
 
     # expressions
-    def in_ref(self, meta):
-        node = S.Name("in", self._span(meta))
-        return node
+    def in_ref(self, tok):
+        return S.Name("in", self._tok(tok))
 
-    def number(self, meta, tok):
+    def number(self, tok):
         text = str(tok)
         value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-        return self._expr(S.Const(value, self._span(meta)))
+        return S.Const(value, self._tok(tok))
 
-    def string(self, meta, tok):
-        return self._expr(S.Const(_unescape(str(tok)), self._span(meta)))
+    def string(self, tok):
+        return S.Const(_unescape(str(tok)), self._tok(tok))
 
-    def true(self, meta):
-        return self._expr(S.Const(True, self._span(meta)))
+    def true(self, tok):
+        return S.Const(True, self._tok(tok))
 
-    def false(self, meta):
-        return self._expr(S.Const(False, self._span(meta)))
+    def false(self, tok):
+        return S.Const(False, self._tok(tok))
 
-    def none(self, meta):
-        return self._expr(S.Const(None, self._span(meta)))
+    def none(self, tok):
+        return S.Const(None, self._tok(tok))
 
-    def name(self, meta, tok):
-        return self._expr(S.Name(str(tok), self._span(meta)))
+    def name(self, tok):
+        return S.Name(str(tok), self._tok(tok))
 
-    def funcall(self, meta, name, args):
+    def funcall(self, name, args, rpar):
         args = args or ()
-        return self._expr(S.FunCall(str(name), args, self._span(meta)), *(a.value for a in args))
+        return self._expr(S.FunCall(str(name), args, self._span(name, rpar)), *(a.value for a in args))
 
-    def tuple_(self, meta, *items):
-        items = tuple(i for i in items if i is not None)
-        return self._expr(S.TupleExpr(items, self._span(meta)), *items)
+    def tuple_(self, lpar, *rest):
+        items = tuple(i for i in rest[:-1] if i is not None)
+        return self._expr(S.TupleExpr(items, self._span(lpar, rest[-1])), *items)
 
-    def index(self, meta, target, idx):
-        return self._expr(S.Index(target, idx, self._span(meta)), target, idx)
+    def index(self, target, idx, rsqb):
+        return self._expr(S.Index(target, idx, self._span(target, rsqb)), target, idx)
 
-    def neg(self, meta, _op, operand):
-        return self._expr(S.Unary("-", operand, self._span(meta)), operand)
+    def neg(self, op, operand):
+        return self._expr(S.Unary("-", operand, self._span(op, operand)), operand)
 
-    def pos(self, meta, _op, operand):
-        return self._expr(S.Unary("+", operand, self._span(meta)), operand)
+    def pos(self, op, operand):
+        return self._expr(S.Unary("+", operand, self._span(op, operand)), operand)
 
-    def not_(self, meta, operand):
-        return self._expr(S.Unary("not", operand, self._span(meta)), operand)
+    def not_(self, kw, operand):
+        return self._expr(S.Unary("not", operand, self._span(kw, operand)), operand)
 
-    def pow_(self, meta, base, exp=None):
-        if exp is None:
-            return base
-        return self._expr(S.Binary("**", base, exp, self._span(meta)), base, exp)
+    def pow_(self, base, exp):
+        return self._expr(S.Binary("**", base, exp, self._span(base, exp)), base, exp)
 
-    def compare(self, meta, left, op=None, right=None):
-        if op is None:
-            return left
-        return self._expr(S.Binary(str(op), left, right, self._span(meta)), left, right)
+    def compare(self, left, op, right):
+        return self._expr(S.Binary(str(op), left, right, self._span(left, right)), left, right)
 
-    def binary(self, meta, first, *rest):
-        node = first
-        for i in range(0, len(rest), 2):
-            op, right = rest[i], rest[i + 1]
-            span = Span(self.source, node.span.start, right.span.end)
-            node = self._expr(S.Binary(str(op), node, right, span), node, right)
-        return node
+    def binary(self, left, op, right):
+        return self._expr(S.Binary(str(op), left, right, self._span(left, right)), left, right)
 
-    def _fold(self, meta, op, items):
-        node = items[0]
-        for right in items[1:]:
-            span = Span(self.source, node.span.start, right.span.end)
-            node = self._expr(S.Binary(op, node, right, span), node, right)
-        return node
+    def or_(self, left, right):
+        return self._expr(S.Binary("or", left, right, self._span(left, right)), left, right)
 
-    def or_(self, meta, *items):
-        return self._fold(meta, "or", items)
-
-    def and_(self, meta, *items):
-        return self._fold(meta, "and", items)
+    def and_(self, left, right):
+        return self._expr(S.Binary("and", left, right, self._span(left, right)), left, right)
 
 
-class _Unknown:
-    """Marks a ``?`` dimension while building the AST."""
+_TRANSFORMER = _ToAst()

@@ -1,0 +1,902 @@
+"""The NumPy reference executor: every op forward in float32, any batch size.
+
+The Keras and ONNX targets are judged against this one, so each lowering
+follows Keras's arithmetic (the asymmetric split of ``'same'``, average
+pooling that divides by the real cells, ``tf.nn.batch_normalization``'s
+``x * inv + (beta - mean * inv)``, ``keras.activations``).  Convolutions
+run channels_last as one large matrix product over a strided im2col view
+(a batched product for groups), so the work is BLAS's, not Python's.
+
+>>> import netspec, numpy as np
+>>> net = netspec.load_source('''
+... network tiny {
+...     input x: [6, 6, 1]
+...     conv2d(2, 3, padding='same', activation='relu', name='conv')
+...     global_avgpool2d(name='pool')
+... }''')
+>>> run = executor(net, seed=0)
+>>> y = run(np.ones((4, 6, 6, 1), np.float32))
+>>> y.shape, y.dtype
+((4, 2), dtype('float32'))
+>>> sorted(run.activations(np.ones((1, 6, 6, 1), np.float32)))
+['conv', 'pool', 'x']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ..check import NetworkReport
+from ..diagnostics import Diagnostic, NetspecError
+from ..fileio import atomic_output
+from ..ir import Node
+from ..shapes import same_padding
+from ..weights import resolve_weights, save_weights, validate_weights
+
+__all__ = [
+    "ACTIVATIONS",
+    "Executor",
+    "LOWERINGS",
+    "compile_numpy",
+    "conv2d",
+    "depthwise_conv2d",
+    "executor",
+    "pool2d",
+    "run_cli",
+]
+
+F32 = np.float32
+#: A lowered layer: ``step(inputs, inplace) -> output``; with ``inplace`` it may overwrite ``inputs[0]``.
+Step = Callable[[list, bool], np.ndarray]
+#: A lowering: ``lower(node, layer_weights) -> step``, with ``layer_weights`` keyed by Keras weight name.
+Lowering = Callable[[Node, Mapping[str, np.ndarray]], Step]
+
+
+# --- activations ------------------------------------------------------------------------------
+# Each takes (x, inplace) and returns the result; with inplace it may reuse x's memory.
+
+
+def _linear(x: np.ndarray, inplace: bool) -> np.ndarray:
+    return x
+
+
+def _relu(x: np.ndarray, inplace: bool = False, max_value: float | None = None, negative_slope: float = 0.0,
+          threshold: float = 0.0) -> np.ndarray:
+    """``keras.activations.relu``, step for step (``ReLU.static_call``)."""
+    if negative_slope == 0.0 and max_value is None and threshold == 0.0:
+        return np.maximum(x, F32(0), out=x if inplace else None)
+    if negative_slope != 0.0 and max_value is None and threshold == 0.0:
+        return _leaky(x, inplace, negative_slope)
+    negative = None
+    if negative_slope != 0.0:
+        negative = np.maximum(F32(threshold) - x, F32(0))
+    if threshold != 0.0:
+        y = np.where(x > F32(threshold), x, F32(0)).astype(F32, copy=False)
+    else:
+        y = np.maximum(x, F32(0), out=x if inplace else None)
+    if max_value is not None:
+        np.clip(y, F32(0), F32(max_value), out=y)
+    if negative is not None:
+        negative *= F32(negative_slope)
+        y -= negative
+    return y
+
+
+def _leaky(x: np.ndarray, inplace: bool, negative_slope: float = 0.2) -> np.ndarray:
+    # TF's leaky_relu: x where x >= 0, else slope * x.
+    neg = np.minimum(x, F32(0)) * F32(negative_slope)
+    y = np.maximum(x, F32(0), out=x if inplace else None)
+    y += neg
+    return y
+
+
+def _elu(x: np.ndarray, inplace: bool, alpha: float = 1.0) -> np.ndarray:
+    neg = np.expm1(np.minimum(x, F32(0)))
+    if alpha != 1.0:
+        neg *= F32(alpha)
+    return np.where(x > 0, x, neg).astype(F32, copy=False)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _selu(x: np.ndarray, inplace: bool) -> np.ndarray:
+    y = _elu(x, False, _SELU_ALPHA)
+    y *= F32(_SELU_SCALE)
+    return y
+
+
+def _sigmoid(x: np.ndarray, inplace: bool) -> np.ndarray:
+    # Stable both ways: exp of a non-positive number never overflows.
+    e = np.exp(-np.abs(x))
+    d = e + F32(1)
+    pos = np.divide(F32(1), d)
+    return np.where(x >= 0, pos, e * pos).astype(F32, copy=False)
+
+
+def _hard_sigmoid(x: np.ndarray, inplace: bool) -> np.ndarray:
+    # Keras 3: relu6(x + 3) / 6.
+    y = np.add(x, F32(3), out=x if inplace else None)
+    np.clip(y, F32(0), F32(6), out=y)
+    y /= F32(6)
+    return y
+
+
+def _softplus(x: np.ndarray, inplace: bool) -> np.ndarray:
+    return np.logaddexp(F32(0), x, out=x if inplace else None)
+
+
+def _softsign(x: np.ndarray, inplace: bool) -> np.ndarray:
+    d = np.abs(x)
+    d += F32(1)
+    return np.divide(x, d, out=x if inplace else None)
+
+
+def _swish(x: np.ndarray, inplace: bool) -> np.ndarray:
+    s = _sigmoid(x, False)
+    return np.multiply(x, s, out=x if inplace else None)
+
+
+def _tanh(x: np.ndarray, inplace: bool) -> np.ndarray:
+    return np.tanh(x, out=x if inplace else None)
+
+
+def _exponential(x: np.ndarray, inplace: bool) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return np.exp(x, out=x if inplace else None)
+
+
+def _erfc(x: np.ndarray) -> np.ndarray:
+    """Complementary error function, fractional error below 1.2e-7 everywhere (Numerical Recipes' erfcc).
+
+    >>> import math
+    >>> xs = np.array([-3.0, -0.5, 0.0, 0.7, 2.5], F32)
+    >>> bool(np.allclose(_erfc(xs), [math.erfc(v) for v in xs], rtol=1e-6, atol=0))
+    True
+    """
+    z = np.abs(x)
+    t = F32(1) / (F32(1) + F32(0.5) * z)
+    poly = F32(0.17087277)
+    for c in (-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196,
+              1.00002368, -1.26551223):
+        poly = poly * t + F32(c)
+    ans = t * np.exp(-z * z + poly)
+    return np.where(x >= 0, ans, F32(2) - ans).astype(F32, copy=False)
+
+
+def _gelu(x: np.ndarray, inplace: bool) -> np.ndarray:
+    # Keras's exact gelu, 0.5 x (1 + erf(x / sqrt 2)), written with erfc to keep the negative tail accurate.
+    y = _erfc(x * F32(-1.0 / math.sqrt(2.0)))
+    y *= F32(0.5)
+    y *= x
+    return y
+
+
+def _softmax(x: np.ndarray, inplace: bool, axis: int = -1) -> np.ndarray:
+    m = np.max(x, axis=axis, keepdims=True)
+    y = np.subtract(x, m, out=x if inplace else None)
+    np.exp(y, out=y)
+    y /= np.sum(y, axis=axis, keepdims=True)
+    return y
+
+
+#: ``keras.activations`` by name: ``fn(x, inplace) -> y`` with Keras's defaults.
+ACTIVATIONS: dict[str, Callable[[np.ndarray, bool], np.ndarray]] = {
+    "linear": _linear,
+    "relu": _relu,
+    "leaky_relu": _leaky,  # keras.activations.leaky_relu: negative_slope=0.2 (the layer's default is 0.3)
+    "elu": _elu,
+    "gelu": _gelu,
+    "selu": _selu,
+    "sigmoid": _sigmoid,
+    "hard_sigmoid": _hard_sigmoid,
+    "softmax": _softmax,
+    "softplus": _softplus,
+    "softsign": _softsign,
+    "swish": _swish,
+    "tanh": _tanh,
+    "exponential": _exponential,
+}
+
+
+# --- layout helpers --------------------------------------------------------------------------
+
+
+def _to_nhwc(x: np.ndarray, data_format: str) -> np.ndarray:
+    return x if data_format == "channels_last" else x.transpose(0, 2, 3, 1)
+
+
+def _from_nhwc(y: np.ndarray, data_format: str) -> np.ndarray:
+    return y if data_format == "channels_last" else y.transpose(0, 3, 1, 2)
+
+
+def _pads(padding: Any, h: int, w: int, size: tuple[int, int], strides: tuple[int, int],
+          dilation: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Concrete ((top, bottom), (left, right)) for any padding form."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    if padding == "same":
+        return (same_padding(h, size[0], strides[0], dilation[0]),
+                same_padding(w, size[1], strides[1], dilation[1]))
+    return tuple(padding[0]), tuple(padding[1])  # type: ignore[return-value]
+
+
+def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> np.ndarray:
+    """``x`` (NHWC) padded on H and W; the input itself when there is nothing to pad."""
+    (t, b), (left, right) = pads
+    if not (t or b or left or right):
+        return x
+    n, h, w, c = x.shape
+    out = np.empty((n, h + t + b, w + left + right, c), F32)
+    if value == 0.0:
+        out[:, :t] = 0
+        out[:, h + t:] = 0
+        out[:, t:h + t, :left] = 0
+        out[:, t:h + t, w + left:] = 0
+    else:
+        out[:, :t] = value
+        out[:, h + t:] = value
+        out[:, t:h + t, :left] = value
+        out[:, t:h + t, w + left:] = value
+    out[:, t:h + t, left:w + left] = x
+    return out
+
+
+def _out_len(length: int, size: int, stride: int, dilation: int) -> int:
+    return (length - dilation * (size - 1) - 1) // stride + 1
+
+
+def _check_out(op: str, ho: int, wo: int, shape: tuple[int, ...]) -> None:
+    if ho < 1 or wo < 1:
+        raise NetspecError([Diagnostic.error(
+            "E602", f"{op}: input of spatial size {shape[1:3]} is too small for the window (output {ho}x{wo})")])
+
+
+# --- convolution -------------------------------------------------------------------------------
+
+
+def _im2col(xp: np.ndarray, kh: int, kw: int, ho: int, wo: int, strides: tuple[int, int],
+            dilation: tuple[int, int], groups: int = 1) -> np.ndarray:
+    """Patches of a padded NHWC tensor as a ``(groups, N*Ho*Wo, kh*kw*C/groups)`` matrix (one copy)."""
+    n, _, _, c = xp.shape
+    sn, sh, sw, sc = xp.strides
+    (st_h, st_w), (d_h, d_w) = strides, dilation
+    cg = c // groups
+    m = n * ho * wo
+    if groups == 1:
+        if d_w == 1 and sc == xp.itemsize and sw == c * sc:
+            # A window row of kw pixels is kw*C contiguous floats: copy whole rows at once.
+            view = as_strided(xp, (n, ho, wo, kh, kw * c), (sn, sh * st_h, sw * st_w, sh * d_h, sc), writeable=False)
+        else:
+            view = as_strided(xp, (n, ho, wo, kh, kw, c), (sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc),
+                              writeable=False)
+        return view.reshape(1, m, kh * kw * c)
+    view = as_strided(xp, (groups, n, ho, wo, kh, kw, cg),
+                      (sc * cg, sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc), writeable=False)
+    return view.reshape(groups, m, kh * kw * cg)
+
+
+def conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1), padding: Any = "valid",
+           dilation: tuple[int, int] = (1, 1), groups: int = 1, bias: np.ndarray | None = None) -> np.ndarray:
+    """2-D convolution (cross-correlation, as Keras) of NHWC ``x`` with a Keras kernel ``(kh, kw, C/groups, F)``.
+
+    ``padding`` is ``'valid'``, ``'same'`` or ``((top, bottom), (left, right))``.
+    The lecture's example, with a bias of 2:
+
+    >>> x = np.array([[3,3,2,1,0],[0,0,1,3,1],[3,1,2,2,3],[2,0,0,2,2],[2,0,0,0,1]], F32)
+    >>> k = np.array([[0,1,2],[2,2,0],[0,1,2]], F32)
+    >>> conv2d(x[None, :, :, None], k[:, :, None, None], bias=np.array([2], F32))[0, :, :, 0]
+    array([[14., 14., 19.],
+           [12., 19., 21.],
+           [11.,  8., 16.]], dtype=float32)
+    """
+    kh, kw, cg, f = kernel.shape
+    n, h, w, c = x.shape
+    pads = _pads(padding, h, w, (kh, kw), strides, dilation)
+    xp = _pad(x, pads)
+    ho = _out_len(xp.shape[1], kh, strides[0], dilation[0])
+    wo = _out_len(xp.shape[2], kw, strides[1], dilation[1])
+    _check_out("conv2d", ho, wo, x.shape)
+    if kh == kw == 1 and groups == 1:
+        # A 1x1 convolution is a plain matrix product on (strided) pixels.
+        pix = xp[:, ::strides[0], ::strides[1], :][:, :ho, :wo]
+        y = np.matmul(pix.reshape(n * ho * wo, c), kernel.reshape(c, f))
+    elif groups == 1:
+        y = np.matmul(_im2col(xp, kh, kw, ho, wo, strides, dilation)[0], kernel.reshape(kh * kw * cg, f))
+    else:
+        fg = f // groups
+        wg = kernel.reshape(kh * kw * cg, groups, fg).transpose(1, 0, 2)
+        yg = np.matmul(_im2col(xp, kh, kw, ho, wo, strides, dilation, groups), wg)  # (G, M, F/G)
+        y = np.ascontiguousarray(yg.transpose(1, 0, 2)).reshape(n * ho * wo, f)
+    if bias is not None:
+        y += bias
+    return y.reshape(n, ho, wo, f)
+
+
+def depthwise_conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1),
+                     padding: Any = "valid", dilation: tuple[int, int] = (1, 1),
+                     bias: np.ndarray | None = None) -> np.ndarray:
+    """Depthwise convolution of NHWC ``x`` with a Keras kernel ``(kh, kw, C, depth_multiplier)``.
+
+    Output channel ``c * depth_multiplier + m`` is input channel ``c`` under filter ``m``.
+
+    >>> x = np.arange(16, dtype=F32).reshape(1, 4, 4, 1)
+    >>> depthwise_conv2d(x, np.ones((2, 2, 1, 2), F32))[0, :, :, 1]
+    array([[10., 14., 18.],
+           [26., 30., 34.],
+           [42., 46., 50.]], dtype=float32)
+    """
+    kh, kw, c, dm = kernel.shape
+    n, h, w, _ = x.shape
+    pads = _pads(padding, h, w, (kh, kw), strides, dilation)
+    xp = _pad(x, pads)
+    ho = _out_len(xp.shape[1], kh, strides[0], dilation[0])
+    wo = _out_len(xp.shape[2], kw, strides[1], dilation[1])
+    _check_out("depthwise_conv2d", ho, wo, x.shape)
+    (sh, sw), (dh, dw) = strides, dilation
+    # One multiply-add per kernel tap over the whole output: kh*kw vectorised passes, no per-pixel loop.
+    out = np.zeros((n, ho, wo, c, dm) if dm > 1 else (n, ho, wo, c), F32)
+    tmp = np.empty_like(out)
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw, :]
+            if dm > 1:
+                np.multiply(tap[..., None], kernel[i, j], out=tmp)
+            else:
+                np.multiply(tap, kernel[i, j, :, 0], out=tmp)
+            out += tmp
+    out = out.reshape(n, ho, wo, c * dm)
+    if bias is not None:
+        out += bias
+    return out
+
+
+# --- pooling -------------------------------------------------------------------------------------
+
+
+def pool2d(x: np.ndarray, kind: str, pool_size: tuple[int, int], strides: tuple[int, int],
+           padding: Any = "valid") -> np.ndarray:
+    """Max or average pooling of NHWC ``x``, as Keras computes it.
+
+    ``'same'``: max ignores the padded cells and average divides by the
+    number of real cells; explicit padding is zero padding then ``'valid'``.
+
+    >>> x = np.arange(9, dtype=F32).reshape(1, 3, 3, 1)
+    >>> pool2d(x, "avg", (2, 2), (2, 2), "same")[0, :, :, 0]
+    array([[2. , 3.5],
+           [6.5, 8. ]], dtype=float32)
+    """
+    n, h, w, c = x.shape
+    kh, kw = pool_size
+    sh, sw = strides
+    pads = _pads(padding, h, w, pool_size, strides, (1, 1))
+    same = padding == "same"
+    fill = -np.inf if (same and kind == "max") else 0.0
+    xp = _pad(x, pads, fill)
+    ho = _out_len(xp.shape[1], kh, sh, 1)
+    wo = _out_len(xp.shape[2], kw, sw, 1)
+    _check_out(f"{kind}pool2d", ho, wo, x.shape)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            tap = xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+            if out is None:
+                out = tap.copy()
+            elif kind == "max":
+                np.maximum(out, tap, out=out)
+            else:
+                out += tap
+    assert out is not None
+    if kind == "avg":
+        if same and any(pads[0] + pads[1]):
+            # Divide each window by the real (unpadded) cells it covers: rows times columns.
+            rows = _real_cells(h, kh, sh, pads[0][0], ho)
+            cols = _real_cells(w, kw, sw, pads[1][0], wo)
+            out /= (rows[:, None] * cols[None, :]).astype(F32)[None, :, :, None]
+        else:
+            out /= F32(kh * kw)
+    return out
+
+
+def _real_cells(length: int, size: int, stride: int, begin: int, count: int) -> np.ndarray:
+    starts = np.arange(count) * stride - begin
+    return np.minimum(starts + size, length) - np.maximum(starts, 0)
+
+
+# --- lowerings ------------------------------------------------------------------------------------
+
+
+def _act_step(fn: Callable[..., np.ndarray], **kwargs: Any) -> Step:
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        return fn(inputs[0], inplace, **kwargs)
+    return step
+
+
+def _lower_conv2d(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    kernel, bias = w["kernel"], w.get("bias")
+    act = ACTIVATIONS[a.activation]
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        y = conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
+                   a.groups, bias)
+        return _from_nhwc(act(y, True), a.data_format)
+    return step
+
+
+def _lower_depthwise(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    kernel, bias = w["kernel"], w.get("bias")
+    act = ACTIVATIONS[a.activation]
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        y = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
+                             bias)
+        return _from_nhwc(act(y, True), a.data_format)
+    return step
+
+
+def _lower_separable(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    depthwise, pointwise, bias = w["depthwise_kernel"], w["pointwise_kernel"], w.get("bias")
+    act = ACTIVATIONS[a.activation]
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        mid = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), depthwise, a.strides, a.padding,
+                               a.dilation_rate)
+        y = conv2d(mid, pointwise, bias=bias)
+        return _from_nhwc(act(y, True), a.data_format)
+    return step
+
+
+def _lower_pool(kind: str) -> Lowering:
+    def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+        a = node.attrs
+
+        def step(inputs: list, inplace: bool) -> np.ndarray:
+            y = pool2d(_to_nhwc(inputs[0], a.data_format), kind, a.pool_size, a.strides, a.padding)
+            return _from_nhwc(y, a.data_format)
+        return step
+    return lower
+
+
+def _lower_global(kind: str) -> Lowering:
+    def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+        a = node.attrs
+        axes = (1, 2) if a.data_format == "channels_last" else (2, 3)
+
+        def step(inputs: list, inplace: bool) -> np.ndarray:
+            x = inputs[0]
+            if kind == "max":
+                return np.max(x, axis=axes, keepdims=a.keepdims)
+            # Accumulate in float64 (no float64 copy of x is made) so large images average exactly.
+            return np.mean(x, axis=axes, keepdims=a.keepdims, dtype=np.float64).astype(F32)
+        return step
+    return lower
+
+
+def _lower_zeropad(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        return _from_nhwc(_pad(_to_nhwc(inputs[0], a.data_format), a.padding), a.data_format)
+    return step
+
+
+def _lower_flatten(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = inputs[0]
+        if a.data_format == "channels_first" and x.ndim > 2:
+            # Keras 3 flattens channels_first tensors in channels_last order.
+            x = np.moveaxis(x, 1, -1)
+        return x.reshape(x.shape[0], -1)
+    return step
+
+
+def _lower_reshape(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    target = tuple(node.attrs.target_shape)
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = inputs[0]
+        return x.reshape((x.shape[0], *target))
+    return step
+
+
+def _lower_dense(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    kernel, bias = w["kernel"], w.get("bias")
+    act = ACTIVATIONS[a.activation]
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = inputs[0]
+        # Keras's Dense acts on the last axis of any rank.
+        y = np.matmul(x.reshape(-1, x.shape[-1]), kernel)
+        if bias is not None:
+            y += bias
+        return act(y.reshape(*x.shape[:-1], kernel.shape[1]), True)
+    return step
+
+
+def _lower_dropout(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        return inputs[0]
+    return step
+
+
+def _bn_scale_shift(a: Any, w: Mapping[str, np.ndarray], channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """tf.nn.batch_normalization's ``inv = rsqrt(var + eps) * gamma`` and ``beta - mean * inv``, in float32."""
+    inv = F32(1) / np.sqrt(w["moving_variance"] + F32(a.epsilon))
+    if a.scale:
+        inv = inv * w["gamma"]
+    shift = (w["beta"] if a.center else np.zeros(channels, F32)) - w["moving_mean"] * inv
+    return inv.astype(F32), shift.astype(F32)
+
+
+def _lower_batchnorm(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    inv, shift = _bn_scale_shift(a, w, w["moving_mean"].shape[0])
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = inputs[0]
+        axis = a.axis % x.ndim
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        y = np.multiply(x, inv.reshape(shape), out=x if inplace else None)
+        y += shift.reshape(shape)
+        return y
+    return step
+
+
+def _lower_activation(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    return _act_step(ACTIVATIONS[node.attrs.activation])
+
+
+def _lower_relu(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    return _act_step(_relu, max_value=a.max_value, negative_slope=a.negative_slope, threshold=a.threshold)
+
+
+def _lower_leaky(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    return _act_step(_leaky, negative_slope=node.attrs.negative_slope)
+
+
+def _lower_elu(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    return _act_step(_elu, alpha=node.attrs.alpha)
+
+
+def _lower_softmax(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    return _act_step(_softmax, axis=node.attrs.axis)
+
+
+def _lower_named(name: str) -> Lowering:
+    def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+        return _act_step(ACTIVATIONS[name])
+    return lower
+
+
+def _lower_elementwise(ufunc: np.ufunc) -> Lowering:
+    def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+        def step(inputs: list, inplace: bool) -> np.ndarray:
+            first = inputs[0]
+            shape = np.broadcast_shapes(*(t.shape for t in inputs))
+            if inplace and first.shape == shape and first.dtype == F32:
+                out = ufunc(first, inputs[1], out=first)
+            else:
+                out = ufunc(first, inputs[1])
+            for t in inputs[2:]:
+                out = ufunc(out, t, out=out) if out.shape == shape else ufunc(out, t)
+            return out
+        return step
+    return lower
+
+
+def _lower_concat(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    axis = node.attrs.axis
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        return np.concatenate(inputs, axis=axis)
+    return step
+
+
+#: Op name -> lowering, for every op in :data:`netspec.ops.OPS`.
+LOWERINGS: dict[str, Lowering] = {
+    "conv2d": _lower_conv2d,
+    "depthwise_conv2d": _lower_depthwise,
+    "separable_conv2d": _lower_separable,
+    "maxpool2d": _lower_pool("max"),
+    "avgpool2d": _lower_pool("avg"),
+    "global_avgpool2d": _lower_global("avg"),
+    "global_maxpool2d": _lower_global("max"),
+    "zeropad2d": _lower_zeropad,
+    "flatten": _lower_flatten,
+    "reshape": _lower_reshape,
+    "dense": _lower_dense,
+    "dropout": _lower_dropout,
+    "batchnorm": _lower_batchnorm,
+    "activation": _lower_activation,
+    "relu": _lower_relu,
+    "leaky_relu": _lower_leaky,
+    "elu": _lower_elu,
+    "softmax": _lower_softmax,
+    **{name: _lower_named(name) for name in (
+        "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential",
+        "linear")},
+    "add": _lower_elementwise(np.add),
+    "multiply": _lower_elementwise(np.multiply),
+    "concat": _lower_concat,
+}
+
+#: Ops whose output may share memory with their input (never written in place behind another's back).
+_VIEW_OPS = {"dropout", "flatten", "reshape", "linear"}
+
+
+# --- fusion ---------------------------------------------------------------------------------------
+
+
+def _fold_batchnorm(node: Node, bn: Node, w: Mapping[str, np.ndarray], bw: Mapping[str, np.ndarray]
+                    ) -> tuple[Node, dict[str, np.ndarray]] | None:
+    """``node`` followed by ``bn`` as one layer with the normalisation folded into its kernel and bias."""
+    a = node.attrs
+    if getattr(a, "activation", None) != "linear":
+        return None
+    if node.op == "dense":
+        channel_axis, key = -1, "kernel"
+    elif node.op in ("conv2d", "depthwise_conv2d", "separable_conv2d"):
+        channel_axis = -1 if a.data_format == "channels_last" else 1
+        key = "pointwise_kernel" if node.op == "separable_conv2d" else "kernel"
+    else:
+        return None
+    rank = 2 if node.op == "dense" else 4
+    if rank == 4 and bn.attrs.axis % rank != channel_axis % rank:
+        return None
+    if rank == 2 and bn.attrs.axis not in (-1, 1):
+        return None
+    kernel = w[key]
+    channels = kernel.shape[-1] * (kernel.shape[-1] if False else 1)
+    if node.op == "depthwise_conv2d":
+        channels = kernel.shape[-2] * kernel.shape[-1]
+    inv, shift = _bn_scale_shift(bn.attrs, bw, channels)
+    out = dict(w)
+    out[key] = (kernel * inv.reshape(kernel.shape[-2:] if node.op == "depthwise_conv2d" else (-1,))).astype(F32)
+    bias = w.get("bias")
+    out["bias"] = (shift if bias is None else bias * inv + shift).astype(F32)
+    return Node(bn.name, node.op, node.inputs, dataclasses.replace(a, use_bias=True), node.span), out
+
+
+# --- the executor ---------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class _Plan:
+    names: list[str]
+    steps: list[Step]
+    inputs: list[tuple[str, ...]]
+    donate: list[bool]
+    free: list[tuple[str, ...]]
+
+
+class Executor:
+    """A network lowered to NumPy: call it on a batch, or ask for every layer's activation.
+
+    ``fuse`` folds a batchnorm into the convolution or dense layer before it
+    (when nothing else reads that layer's output) for :meth:`__call__`;
+    :meth:`activations` always runs layer by layer.
+
+    >>> import netspec, numpy as np
+    >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, kernel_initializer='ones') }")
+    >>> Executor(net, {"dense/kernel": np.ones((3, 2), F32), "dense/bias": np.zeros(2, F32)})(
+    ...     np.array([[1, 2, 3]], F32))
+    array([[6., 6.]], dtype=float32)
+    """
+
+    def __init__(self, net: NetworkReport, weights: Mapping[str, np.ndarray], fuse: bool = True):
+        net.raise_for_errors()
+        self.net = net
+        self.graph = net.graph
+        self.weights = validate_weights(weights, net)
+        self.input_shape: tuple[int | None, ...] = (None, *self.graph.input.shape)
+        self._layer_weights = {
+            node.name: {s.name: self.weights[f"{node.name}/{s.name}"] for s in net.layers[node.name].weights}
+            for node in self.graph.nodes
+        }
+        self._plain = self._plan(fuse=False, keep_all=True)
+        self._fast = self._plan(fuse=fuse, keep_all=False)
+
+    # planning ------------------------------------------------------------------------------------
+
+    def _plan(self, fuse: bool, keep_all: bool) -> _Plan:
+        nodes = list(self.graph.nodes)
+        weights = dict(self._layer_weights)
+        output = self.graph.output
+        if fuse:
+            nodes, weights = self._fuse(nodes, weights, output)
+        names, steps, inputs = [], [], []
+        for node in nodes:
+            names.append(node.name)
+            steps.append(LOWERINGS[node.op](node, weights[node.name]))
+            inputs.append(tuple(node.inputs))
+        # Liveness: free each tensor after its last reader; let a step overwrite its first input when
+        # nothing later reads that memory (under any name: view ops share it).
+        last_use: dict[str, int] = {}
+        for i, ins in enumerate(inputs):
+            for name in ins:
+                last_use[name] = i
+        last_use[output] = len(nodes)
+        root = {self.graph.input.name: self.graph.input.name}
+        ops = {node.name: node.op for node in nodes}
+        for name, ins in zip(names, inputs):
+            view = ops[name] in _VIEW_OPS or (ops[name] == "activation" and self._attr(nodes, name) == "linear")
+            root[name] = root[ins[0]] if view else name
+        donate, free = [], []
+        for i, (name, ins) in enumerate(zip(names, inputs)):
+            first = ins[0]
+            r = root[first]
+            ok = (not keep_all and r != self.graph.input.name
+                  and all(last_use.get(t, -1) <= i for t in root if root[t] == r)
+                  and all(root[t] != r for t in ins[1:]))
+            donate.append(ok)
+            free.append(() if keep_all else tuple(t for t in set(ins) if last_use.get(t) == i))
+        return _Plan(names, steps, inputs, donate, free)
+
+    @staticmethod
+    def _attr(nodes: list[Node], name: str) -> Any:
+        for node in nodes:
+            if node.name == name:
+                return getattr(node.attrs, "activation", None)
+        return None
+
+    def _fuse(self, nodes: list[Node], weights: dict, output: str) -> tuple[list[Node], dict]:
+        readers: dict[str, int] = {}
+        for node in nodes:
+            for name in node.inputs:
+                readers[name] = readers.get(name, 0) + 1
+        by_name = {node.name: node for node in nodes}
+        out_nodes: list[Node] = []
+        skip: set[str] = set()
+        for node in nodes:
+            if node.name in skip:
+                continue
+            if node.op == "batchnorm" and len(node.inputs) == 1:
+                prev = by_name.get(node.inputs[0])
+                if (prev is not None and out_nodes and out_nodes[-1].name == prev.name
+                        and readers.get(prev.name) == 1 and prev.name != output):
+                    folded = _fold_batchnorm(prev, node, weights[prev.name], weights[node.name])
+                    if folded is not None:
+                        new, w = folded
+                        out_nodes[-1] = new
+                        weights[new.name] = w
+                        continue
+            out_nodes.append(node)
+        return out_nodes, weights
+
+    # running --------------------------------------------------------------------------------------
+
+    def check_input(self, x: Any) -> np.ndarray:
+        """``x`` as float32, or E602 naming the expected shape when it does not fit.
+
+        >>> import netspec
+        >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
+        >>> executor(net).check_input(np.zeros((2, 4)))
+        Traceback (most recent call last):
+        ...
+        netspec.diagnostics.NetspecError: error[E602]: input has shape (2, 4), but network 'n' expects (None, 3) (None: any batch size)
+        """
+        x = np.asarray(x)
+        expected = self.input_shape
+        shown = "(" + ", ".join("None" if d is None else str(d) for d in expected) + ")"
+        if x.dtype.kind not in "biuf":
+            raise NetspecError([Diagnostic.error(
+                "E602", f"input holds {x.dtype} values, but network {self.graph.name!r} expects numbers of shape {shown}")])
+        if x.ndim != len(expected) or any(d is not None and d != s for d, s in zip(expected, x.shape)):
+            raise NetspecError([Diagnostic.error(
+                "E602", f"input has shape {tuple(x.shape)}, but network {self.graph.name!r} expects {shown} "
+                "(None: any batch size)")])
+        return np.asarray(x, dtype=F32)
+
+    def _run(self, plan: _Plan, x: np.ndarray, keep: dict | None, times: dict | None) -> np.ndarray:
+        env = {self.graph.input.name: x}
+        for name, step, ins, donate, free in zip(plan.names, plan.steps, plan.inputs, plan.donate, plan.free):
+            args = [env[t] for t in ins]
+            start = time.perf_counter() if times is not None else 0.0
+            env[name] = step(args, donate)
+            if times is not None:
+                times[name] = time.perf_counter() - start
+            del args
+            for t in free:
+                if t != name:
+                    del env[t]
+        if keep is not None:
+            keep.update(env)
+        return env[self.graph.output]
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """The network's output for a batch ``x`` (float32, C-contiguous)."""
+        return np.ascontiguousarray(self._run(self._fast, self.check_input(x), None, None))
+
+    def activations(self, x: Any) -> dict[str, np.ndarray]:
+        """Every tensor by name (the input's name too), computed layer by layer without fusion."""
+        keep: dict[str, np.ndarray] = {}
+        self._run(self._plain, self.check_input(x), keep, None)
+        return {name: keep[name] for name in [self.graph.input.name, *(n.name for n in self.graph.nodes)]}
+
+    def profile(self, x: Any) -> dict[str, float]:
+        """Seconds each step of :meth:`__call__` took on ``x``, by the name of the tensor it makes."""
+        times: dict[str, float] = {}
+        self._run(self._fast, self.check_input(x), None, times)
+        return times
+
+
+def executor(net: NetworkReport, weights: Mapping[str, np.ndarray] | str | os.PathLike | None = None,
+             seed: int = 0, fuse: bool = True) -> Executor:
+    """An :class:`Executor` for a checked network.
+
+    ``weights`` is a weights dict, a ``.npz`` / ``.keras`` path, or None for
+    fresh weights drawn with ``seed``.
+
+    >>> import netspec, numpy as np
+    >>> net = netspec.load_source("network n { input x: [4, 4, 1]\\n maxpool2d(2) }")
+    >>> executor(net)(np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1))[0, :, :, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    if weights is None or isinstance(weights, (str, os.PathLike)):
+        weights = resolve_weights(net, weights, seed)
+    return Executor(net, weights, fuse=fuse)
+
+
+def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+                  seed: int = 0) -> None:
+    """Write the network's weights as the contract's ``.npz``: ``weights`` checked and converted, or fresh ones.
+
+    >>> import netspec, tempfile, os
+    >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
+    >>> p = os.path.join(tempfile.mkdtemp(), "w.npz")
+    >>> compile_numpy(net, p, seed=1)
+    >>> sorted(np.load(p).files)
+    ['dense/bias', 'dense/kernel']
+    """
+    save_weights(output, resolve_weights(net, weights, seed))
+
+
+def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.PathLike,
+            weights: str | os.PathLike | None = None, seed: int = 0) -> None:
+    """``netspec run``: read a batch from ``.npy``, run the network, write the result as ``.npy``.
+
+    >>> import netspec, tempfile, os
+    >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
+    >>> d = tempfile.mkdtemp()
+    >>> np.save(os.path.join(d, "x.npy"), np.ones((5, 3), np.float32))
+    >>> run_cli(net, os.path.join(d, "x.npy"), os.path.join(d, "y.npy"))
+    >>> np.load(os.path.join(d, "y.npy")).shape
+    (5, 2)
+    """
+    input_path = os.fspath(input_path)
+    try:
+        x = np.load(input_path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {err}")]) from None
+    if not isinstance(x, np.ndarray):
+        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: not a .npy array")])
+    run = executor(net, weights, seed)
+    try:
+        x = run.check_input(x)
+    except NetspecError as err:
+        raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}")
+                            for d in err.diagnostics]) from None
+    y = run(x)
+    try:
+        with atomic_output(output, suffix=".npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, y)
+    except OSError as err:
+        raise NetspecError([Diagnostic.error("E603", f"cannot write output {os.fspath(output)}: {err}")]) from None
