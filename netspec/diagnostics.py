@@ -175,10 +175,19 @@ def _excerpt(span: Span | None) -> list[str]:
         return []
     line, col = span.line, span.column
     text = span.source.line_text(line)
-    if len(text) > 200:  # keep the excerpt readable for pathological lines
-        return []
     end_line, end_col = span.source.line_col(max(span.start, span.end - 1))
     width = (end_col - col + 1) if end_line == line and span.end > span.start else 1
     width = max(1, min(width, len(text) - col + 1 if len(text) >= col else 1))
+    if len(text) > _EXCERPT:  # show a window of a very long line around the span
+        first = max(0, col - 1 - _EXCERPT // 2)
+        shown = text[first : first + _EXCERPT]
+        lead = "..." if first else ""
+        text = lead + shown + ("..." if first + _EXCERPT < len(text) else "")
+        col = col - first + len(lead)
+        width = min(width, _EXCERPT)
+    text = "".join(ch if ch.isprintable() or ch == "\t" else "\ufffd" for ch in text)
     prefix = "".join(ch if ch == "\t" else " " for ch in text[: col - 1])
     return ["    " + text, "    " + prefix + "^" * width]
+
+
+_EXCERPT = 120

@@ -188,9 +188,11 @@ class _Program:
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as err:
-            src = Source(name, data[: err.start].decode("utf-8", "replace"))
-            line, col = src.line_col(len(src.text))
-            return Diagnostic.error("E103", f"{name} is not UTF-8 text (bad byte 0x{data[err.start]:02x} at line {line}, column {col})")
+            head = data[: err.start].decode("utf-8", "replace")
+            src = Source(name, head + data[err.start:].decode("utf-8", "replace"))
+            return Diagnostic.error(
+                "E103", f"not UTF-8 text: byte 0x{data[err.start]:02x} cannot start a character; is this a binary file?",
+                Span(src, len(head), len(head) + 1))
 
     def check(self, name: str, text: str, path: Path | None) -> FileReport:
         # Elaboration allocates many small acyclic objects; the cyclic collector would
@@ -497,6 +499,11 @@ class _Network:
             if count > MAX_REPEAT:
                 raise _Abort(Diagnostic.error("E503", f"repeat count {count:,} is too large (limit {MAX_REPEAT:,})", stmt.count.span))
             for i in range(count):
+                self.steps += 1  # an empty body still costs a pass: bound nested repeats
+                if self.steps > MAX_STEPS:
+                    raise _Fatal(Diagnostic.error(
+                        "E503", f"network {self.netdef.name!r} runs more than {MAX_STEPS:,} statements; "
+                        "is a repeat count too large?", stmt.count.span))
                 inner = _Scope(scope, values={stmt.var: i} if stmt.var else None)
                 cur = self.exec_body(stmt.body, inner, cur)
             return cur
