@@ -279,6 +279,9 @@ class GraphChecker:
         self.producers[node.name] = node
         in_shapes = [self.shapes[i] for i in node.inputs]
         if any(s is None for s in in_shapes):
+            # The input failed and was reported; errors in the arguments alone still count.
+            for code, message, arg in opdef.validate(attrs):
+                self.diagnostics.append(Diagnostic.error(code, message, node.arg_span(arg) if arg else node.span))
             self.shapes[node.name] = None
             return None
         try:

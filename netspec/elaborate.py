@@ -264,10 +264,10 @@ class _Program:
         target = (base / item.path).resolve()
         active = [p for p, _ in self.loading]
         if target in active:
-            chain = [Note(f"{p.name} is imported here", s) for p, s in self.loading[active.index(target) + 1:] if s]
-            self.diags.append(Diagnostic.error(
-                "E206", f"import cycle: {item.path!r} imports, directly or not, the file that imports it",
-                item.span, chain))
+            cycle = self.loading[active.index(target):]
+            names = " -> ".join([p.name for p, _ in cycle] + [target.name])
+            chain = [Note(f"{p.name} is imported here", s) for p, s in cycle[1:] if s]
+            self.diags.append(Diagnostic.error("E206", f"import cycle: {names}", item.span, chain))
             return {}
         if target in self.units:
             return self.units[target].blocks
@@ -281,7 +281,8 @@ class _Program:
         if isinstance(text, Diagnostic):
             self.diags.append(Diagnostic.error(text.code, text.message, item.span))
             return {}
-        shown = os.path.relpath(target) if not os.path.isabs(item.path) else str(target)
+        # Name the imported file as the user would reach it from the importing file's name.
+        shown = os.path.normpath(os.path.join(os.path.dirname(unit.source.name), item.path))
         return self._unit(shown, text, target, item.span).blocks
 
     def _lint_blocks(self, unit: _Unit) -> None:
@@ -640,7 +641,11 @@ class _Network:
             raise _Abort(Diagnostic.error(err.code, f"{call.name}: {err.message}", span, self._call_notes())) from None
         layer_name = self.layer_name(opdef, keyword.get("name"))
         if _POISON in inputs:
-            raise _Abort(None)  # an input already failed and was reported
+            # An input already failed and was reported; errors in the arguments alone still count.
+            for code, message, arg in opdef.validate(attrs):
+                span = values[arg][1] if arg in values else call.span
+                raise _Abort(Diagnostic.error(code, f"{call.name}: {message}", span, self._call_notes()))
+            raise _Abort(None)
         arg_spans = tuple((k, s) for k, (_, s) in values.items())
         if "name" in keyword:
             arg_spans += (("name", keyword["name"][1]),)
