@@ -174,6 +174,8 @@ def integer(value: Any, what: str = "value", minimum: int | None = None) -> int:
                 "E305", f"{what} must be an integer, got the float {format_value(value)} "
                 "(use // for integer division)"
             )
+        if value is None:
+            raise ArgError("E302", f"{what} must be an integer, got none (an unknown ? size?)")
         raise ArgError("E302", f"{what} must be an integer, got {type_name(value)} {_show(value)}")
     if minimum is not None and value < minimum:
         raise ArgError("E306", f"{what} must be at least {minimum}, got {value}")

@@ -308,14 +308,36 @@ class GraphChecker:
         return info.shape
 
     def report(self, name: str, output: str, span: Any = None, extra: Iterable[Diagnostic] = ()) -> NetworkReport:
-        """The report for everything added so far, with ``output`` as the network's output."""
+        """The report for everything added so far, with ``output`` as the network's output.
+
+        Layers that do not reach the output are dropped with a W105 warning:
+        a Keras model holds only the layers between its input and output, so
+        they would not be built, run or counted.
+        """
         diags = list(extra) + self.diagnostics
         if output not in self.shapes:
             diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))
+        live = self._reaching(output)
+        nodes = [n for n in self.nodes if n.name in live]
+        if "W105" not in self.silenced:
+            for node in self.nodes:
+                if node.name not in live and node.name in self.layers:
+                    diags.append(Diagnostic.warning(
+                        "W105", f"{node.name}: computed but never used (it does not reach the output "
+                        f"{output!r}), so it is left out of the network and its counts", node.span,
+                        [Note("in the block called here", s) for s in reversed(node.call_sites)]))
+        layers = {k: v for k, v in self.layers.items() if k in live}
         diags.sort(key=_position)
         ok = not any(d.is_error for d in diags)
-        graph = Graph(name, self.input, tuple(self.nodes), output, span) if ok else None
-        return NetworkReport(name, graph, self.layers, tuple(diags), self.input.shape, self.shapes.get(output), span)
+        graph = Graph(name, self.input, tuple(nodes), output, span) if ok else None
+        return NetworkReport(name, graph, layers, tuple(diags), self.input.shape, self.shapes.get(output), span)
+
+    def _reaching(self, output: str) -> set[str]:
+        live = {output}
+        for node in reversed(self.nodes):
+            if node.name in live:
+                live.update(node.inputs)
+        return live
 
 
 def _position(d: Diagnostic) -> tuple:

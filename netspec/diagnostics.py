@@ -73,6 +73,7 @@ CODES: dict[str, str] = {
     "W102": "dense on a tensor of rank above 2 (a forgotten flatten?)",
     "W103": "even convolution kernel size",
     "W104": "stride larger than the window: inputs are skipped",
+    "W105": "layer computed but never used: it does not reach the output",
 }
 
 

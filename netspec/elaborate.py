@@ -69,6 +69,8 @@ MAX_STRING = 10_000
 MAX_DIAGNOSTICS = 200
 
 _POISON = "\x00error"
+#: Functions an expression may call besides channels() and shape().
+_BUILTINS = ("str", "len", "min", "max")
 
 
 @dataclass(frozen=True)
@@ -769,8 +771,30 @@ class _Network:
             if len(shape) != 3:
                 return shape[-1]
             return shape[channel_axis(self.checker.format)]
+        if expr.name in _BUILTINS:
+            return self.builtin(expr, scope)
         positional, keyword = self.eval_args(expr.args, scope)
         return CallValue(expr.name, tuple(v for v, _ in positional), tuple((k, v) for k, (v, _) in keyword.items()))
+
+    def builtin(self, expr: S.FunCall, scope: _Scope) -> Any:
+        """``str(x)``, ``len(t)``, ``min(a, b, ...)``, ``max(a, b, ...)``."""
+        positional, keyword = self.eval_args(expr.args, scope)
+        args = [v for v, _ in positional]
+        if keyword or not args or (expr.name in ("str", "len") and len(args) != 1):
+            count = "one argument" if expr.name in ("str", "len") else "one or more arguments"
+            raise _Abort(Diagnostic.error("E302", f"{expr.name}() takes {count}, without keywords", expr.span))
+        if expr.name == "str":
+            if not isinstance(args[0], (int, float, str)) or isinstance(args[0], bool):
+                raise _Abort(Diagnostic.error("E307", f"str() takes a number or a string, got {type_name(args[0])}", expr.span))
+            return args[0] if isinstance(args[0], str) else format_value(args[0])
+        if expr.name == "len":
+            if not isinstance(args[0], (tuple, str)):
+                raise _Abort(Diagnostic.error("E307", f"len() takes a tuple or a string, got {type_name(args[0])}", expr.span))
+            return len(args[0])
+        items = args[0] if len(args) == 1 and isinstance(args[0], tuple) else tuple(args)
+        if not items or not all(_is_num(v) for v in items):
+            raise _Abort(Diagnostic.error("E307", f"{expr.name}() takes numbers", expr.span))
+        return min(items) if expr.name == "min" else max(items)
 
     def binary(self, expr: S.Binary, scope: _Scope) -> Any:
         op = expr.op
