@@ -1,0 +1,789 @@
+"""The ONNX target: an ONNX graph built straight from the IR with the ``onnx`` package.
+
+:func:`to_onnx` lowers a checked network node by node through
+:data:`LOWERINGS` (op name -> function) into a ``ModelProto`` whose weights
+are initializers; :func:`compile_onnx` writes it to a file whole or not at
+all.  Neither TensorFlow nor a converter is involved.
+
+Layout: the graph's input and output keep the layout the spec declares,
+with a symbolic batch dimension ``batch``.  Inside, convolutions and pools
+run in NCHW, as ONNX defines them; every tensor is stored in whichever
+layout its producer made it in, and a ``Transpose`` is inserted only where
+a consumer needs another one (``flatten`` and ``reshape`` of a
+channels_last tensor, the graph output, ...), once per tensor and layout.
+Axes of ``batchnorm``, ``softmax``, ``concat``, ``zeropad2d`` and global
+pools are remapped instead of transposing.  ``batchnorm`` is kept as a
+``BatchNormalization`` node (onnxruntime folds it into the convolution
+when it loads the graph).
+
+Names: each layer's output value and its main node carry the layer's name;
+helper nodes and values are called ``layer/step``.  Doc strings give the
+spec's file, line and column.  ``metadata_props['netspec.layouts']`` lists,
+as JSON, the layer values stored in another axis order than the spec's
+(``{"conv1": [0, 3, 1, 2]}``: value axis i holds spec axis perm[i]).
+
+>>> import netspec
+>>> net = netspec.load_source('''
+... network tiny {
+...     input x: [8, 8, 3]
+...     conv2d(4, 3, padding='same', activation='relu', name='conv')
+...     flatten()
+...     dense(2, activation='softmax')
+... }''')
+>>> model = to_onnx(net, opset=17)
+>>> [n.op_type for n in model.graph.node]
+['Transpose', 'Conv', 'Relu', 'Transpose', 'Flatten', 'Gemm', 'Softmax']
+>>> [n.name for n in model.graph.node][1:3]
+['conv/conv', 'conv']
+>>> model.graph.input[0].name, model.graph.output[0].name
+('x', 'dense')
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from .. import __version__
+from ..check import NetworkReport, check_graph
+from ..diagnostics import Diagnostic, NetspecError
+from ..fileio import atomic_output
+from ..ir import Graph, Node
+from ..shapes import same_padding
+
+__all__ = ["LOWERINGS", "MIN_OPSET", "compile_onnx", "default_opset", "newest_opset", "to_onnx"]
+
+#: The oldest opset netspec builds (Softmax on one axis, Pad and Clip with tensor inputs).
+MIN_OPSET = 13
+#: The default opset when onnxruntime is not installed (widely deployed runtimes read it).
+FALLBACK_OPSET = 17
+#: Largest graph protobuf can serialise in one file (2 GiB, less room for the graph itself).
+_MAX_PROTO_BYTES = 2**31 - 2**24
+
+#: Every ONNX op type this module can emit (to find the newest opset a runtime runs).
+EMITTED_OPS = (
+    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "Div", "Elu", "Erf",
+    "Exp", "Flatten", "Gelu", "Gemm", "Greater", "HardSigmoid", "Identity", "LeakyRelu", "MatMul",
+    "MaxPool", "Mul", "Neg", "Pad", "ReduceMax", "ReduceMean", "Relu", "Reshape", "Selu", "Sigmoid",
+    "Softmax", "Softplus", "Softsign", "Sub", "Sum", "Tanh", "Transpose",
+)
+
+#: Weights: a dict ``"layer/weight" -> array`` (Keras layouts), a ``.npz`` or ``.keras`` path, or None.
+Weights = Mapping[str, np.ndarray] | str | os.PathLike | None
+
+# Keras's SELU constants (keras.activations.selu), not ONNX's defaults.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+# --- opsets -----------------------------------------------------------------------------------
+
+
+def newest_opset() -> int:
+    """The newest opset the installed ``onnx`` package knows.
+
+    >>> newest_opset() >= MIN_OPSET
+    True
+    """
+    return int(onnx.defs.onnx_opset_version())
+
+
+def _opset_model(opset: int) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x], [y])
+    ids = [helper.make_opsetid("", opset)]
+    return helper.make_model(graph, opset_imports=ids, ir_version=helper.find_min_ir_version_for(ids))
+
+
+def _cpu_kernels() -> dict[str, list[tuple[int, int]]] | None:
+    """onnxruntime's CPU kernels: op type -> version ranges (None if it will not say)."""
+    try:
+        from onnxruntime.capi import onnxruntime_pybind11_state as ort_c
+
+        kernels: dict[str, list[tuple[int, int]]] = {}
+        for k in ort_c.get_all_opkernel_def():
+            if k.provider == "CPUExecutionProvider" and k.domain in ("", "ai.onnx"):
+                kernels.setdefault(k.op_name, []).append(tuple(k.version_range))
+        return kernels
+    except Exception:  # a private API: a runtime without it is judged by loading alone
+        return None
+
+
+def _runtime_runs(ort: Any, opset: int, kernels: dict[str, list[tuple[int, int]]] | None) -> bool:
+    try:
+        ort.InferenceSession(_opset_model(opset).SerializeToString(), providers=["CPUExecutionProvider"])
+    except Exception:  # the runtime refuses the opset
+        return False
+    if kernels is None:
+        return True
+    for op in EMITTED_OPS:
+        try:
+            since = onnx.defs.get_schema(op, opset, "").since_version
+        except onnx.defs.SchemaError:  # not in this opset (Gelu before 20): never emitted there
+            continue
+        if not any(lo <= since <= hi for lo, hi in kernels.get(op, ())):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def default_opset() -> int:
+    """The newest opset both ``onnx`` and the installed onnxruntime handle, for every op emitted.
+
+    Without onnxruntime it is :data:`FALLBACK_OPSET`.
+
+    >>> MIN_OPSET <= default_opset() <= newest_opset()
+    True
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return FALLBACK_OPSET
+    kernels = _cpu_kernels()
+    for opset in range(newest_opset(), FALLBACK_OPSET - 1, -1):
+        if _runtime_runs(ort, opset, kernels):
+            return opset
+    return FALLBACK_OPSET
+
+
+def _check_opset(opset: int | None) -> int:
+    if opset is None:
+        return default_opset()
+    newest = newest_opset()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
+        raise NetspecError([Diagnostic.error(
+            "E605", f"onnx target: opset {opset!r} is not supported; netspec builds opsets {MIN_OPSET} "
+            f"to {newest} (the newest the installed onnx {onnx.__version__} knows)")])
+    return opset
+
+
+# --- the builder ------------------------------------------------------------------------------
+
+
+def _where(span: Any) -> str:
+    return f"{span.file}:{span.line}:{span.column}" if span is not None else "?"
+
+
+def _node_doc(node: Node) -> str:
+    """``file:line:col: the source line`` and the block calls that made the node."""
+    if node.span is None:
+        return f"{node.op} layer {node.name!r}"
+    text = node.span.text.strip().splitlines()[0] if node.span.text.strip() else node.op
+    doc = f"{_where(node.span)}: {text[:160]}"
+    for site in reversed(node.call_sites):
+        doc += f"\n  in the block called at {_where(site)}"
+    return doc
+
+
+def _identity(rank: int) -> tuple[int, ...]:
+    return tuple(range(rank))
+
+
+def _nchw(rank: int) -> tuple[int, ...]:
+    """Channels to axis 1: value axis i holds spec axis perm[i] (NHWC -> NCHW for rank 4)."""
+    return (0, rank - 1, *range(1, rank - 1))
+
+
+def _image_perm(data_format: str, rank: int = 4) -> tuple[int, ...]:
+    """The storage an NCHW-only op (conv, pool) needs for a tensor in ``data_format``."""
+    return _nchw(rank) if data_format == "channels_last" else _identity(rank)
+
+
+class _Builder:
+    """Collects nodes, initializers and names while the graph is lowered."""
+
+    def __init__(self, net: NetworkReport, weights: Mapping[str, np.ndarray], opset: int):
+        self.graph: Graph = net.graph  # type: ignore[assignment]
+        self.weights = weights
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[TensorProto] = []
+        self.used: set[str] = set()
+        # IR tensor -> (value name, perm): value axis i holds spec axis perm[i] (batch included).
+        self.stored: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self.views: dict[tuple[str, tuple[int, ...]], str] = {}
+        self.scalars: dict[tuple[int, float], str] = {}
+        self.weight_bytes = 0
+        inp = self.graph.input
+        self.letters = "NHWC" if inp.data_format == "channels_last" else "NCHW"
+        self.shapes: dict[str, tuple] = {inp.name: tuple(inp.shape)}
+        self.shapes.update({name: tuple(info.shape) for name, info in net.layers.items()})
+        self.used.add(inp.name)
+        self.used.update(n.name for n in self.graph.nodes)
+        self.stored[inp.name] = (inp.name, _identity(len(inp.shape) + 1))
+
+    # names and constants
+
+    def fresh(self, name: str) -> str:
+        """A value or node name not used yet, ``name`` itself if possible."""
+        candidate, i = name, 1
+        while candidate in self.used:
+            candidate, i = f"{name}_{i}", i + 1
+        self.used.add(candidate)
+        return candidate
+
+    def const(self, name: str, array: np.ndarray) -> str:
+        """Add an initializer under a fresh name based on ``name``."""
+        value = self.fresh(name)
+        array = np.ascontiguousarray(array)
+        self.weight_bytes += array.nbytes
+        self.initializers.append(numpy_helper.from_array(array, value))
+        return value
+
+    def ints(self, name: str, values: Any) -> str:
+        return self.const(name, np.asarray(list(values), dtype=np.int64))
+
+    def scalar(self, value: float, dtype: Any = np.float32) -> str:
+        """A shared scalar constant."""
+        key = (np.dtype(dtype).num, float(value))
+        if key not in self.scalars:
+            self.scalars[key] = self.const(f"const/{value:g}", np.asarray(value, dtype=dtype))
+        return self.scalars[key]
+
+    def weight(self, node: Node, name: str) -> np.ndarray:
+        return self.weights[f"{node.name}/{name}"]
+
+    def emit(self, op_type: str, inputs: list[str], output: str, doc: str, **attrs: Any) -> str:
+        """Add one node; it is named after its output value."""
+        self.nodes.append(helper.make_node(op_type, inputs, [output], name=output, doc_string=doc, **attrs))
+        return output
+
+    # layouts
+
+    def rank(self, tensor: str) -> int:
+        """Rank with the batch axis."""
+        return len(self.shapes[tensor]) + 1
+
+    def perm_of(self, tensor: str) -> tuple[int, ...]:
+        return self.stored[tensor][1]
+
+    def tag(self, tensor: str, perm: tuple[int, ...]) -> str:
+        if len(perm) == 4:
+            return "".join(self.letters[p] for p in perm)
+        return "T" + "".join(str(p) for p in perm)
+
+    def get(self, tensor: str, perm: tuple[int, ...]) -> str:
+        """The value holding ``tensor`` with axes in ``perm`` order; a Transpose made once if needed."""
+        value, have = self.stored[tensor]
+        if have == perm:
+            return value
+        if (tensor, perm) not in self.views:
+            out = self.fresh(f"{tensor}/{self.tag(tensor, perm)}")
+            doc = f"netspec: {tensor!r} from {self.tag(tensor, have)} to {self.tag(tensor, perm)} layout"
+            self.emit("Transpose", [value], out, doc, perm=[have.index(p) for p in perm])
+            self.views[(tensor, perm)] = out
+        return self.views[(tensor, perm)]
+
+    def done(self, node: Node, perm: tuple[int, ...]) -> None:
+        """Record that the value named after ``node`` holds its output in ``perm`` order."""
+        self.stored[node.name] = (node.name, perm)
+        self.views[(node.name, perm)] = node.name
+
+    def common_perm(self, tensors: tuple[str, ...]) -> tuple[int, ...]:
+        """The storage most of ``tensors`` already have (the first one's on a tie)."""
+        counts = Counter(self.perm_of(t) for t in tensors)
+        best = max(counts.values())
+        return next(self.perm_of(t) for t in tensors if counts[self.perm_of(t)] == best)
+
+    # activations
+
+    def activate(self, node: Node, kind: str, x: str, out: str, axis: int, **params: Any) -> str:
+        """Apply a Keras activation to value ``x`` into ``out``; ``axis`` is softmax's value axis."""
+        doc = _node_doc(node)
+        step = functools.partial(self._step, node, doc)
+        if kind == "linear":
+            return self.emit("Identity", [x], out, doc)
+        if kind == "relu" and params:
+            return self._relu(node, doc, x, out, **params)
+        simple = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "softplus": "Softplus",
+                  "softsign": "Softsign", "exponential": "Exp"}
+        if kind in simple:
+            return self.emit(simple[kind], [x], out, doc)
+        if kind == "leaky_relu":  # keras.activations.leaky_relu; the LeakyReLU layer passes its own slope
+            return self.emit("LeakyRelu", [x], out, doc, alpha=float(params.get("negative_slope", 0.2)))
+        if kind == "elu":
+            return self.emit("Elu", [x], out, doc, alpha=float(params.get("alpha", 1.0)))
+        if kind == "selu":
+            return self.emit("Selu", [x], out, doc, alpha=_SELU_ALPHA, gamma=_SELU_SCALE)
+        if kind == "hard_sigmoid":  # Keras 3: relu6(x + 3) / 6
+            return self.emit("HardSigmoid", [x], out, doc, alpha=1.0 / 6.0, beta=0.5)
+        if kind == "softmax":
+            return self.emit("Softmax", [x], out, doc, axis=axis)
+        if kind == "swish":
+            return self.emit("Mul", [x, step("Sigmoid", [x], "sigmoid")], out, doc)
+        if kind == "gelu":  # exact, as keras.activations.gelu(approximate=False)
+            if self.opset >= 20:
+                return self.emit("Gelu", [x], out, doc, approximate="none")
+            erf = step("Erf", [step("Div", [x, self.scalar(math.sqrt(2.0))], "div_sqrt2")], "erf")
+            half_x = step("Mul", [x, self.scalar(0.5)], "half_x")
+            return self.emit("Mul", [half_x, step("Add", [erf, self.scalar(1.0)], "one_plus_erf")], out, doc)
+        raise NetspecError([Diagnostic.error(
+            "E605", f"onnx target: layer {node.name!r} has activation {kind!r}, which it cannot express",
+            node.span)])
+
+    def _step(self, node: Node, doc: str, op_type: str, inputs: list[str], what: str, **attrs: Any) -> str:
+        return self.emit(op_type, inputs, self.fresh(f"{node.name}/{what}"), doc, **attrs)
+
+    def _relu(self, node: Node, doc: str, x: str, out: str, max_value: float | None = None,
+              negative_slope: float = 0.0, threshold: float = 0.0) -> str:
+        """keras.activations.relu(x, negative_slope, max_value, threshold), step for step."""
+        step = functools.partial(self._step, node, doc)
+        if max_value is None and negative_slope == 0.0 and threshold == 0.0:
+            return self.emit("Relu", [x], out, doc)
+        if negative_slope != 0.0 and max_value is None and threshold == 0.0:
+            return self.emit("LeakyRelu", [x], out, doc, alpha=float(negative_slope))
+        negative = None
+        if negative_slope != 0.0:
+            shifted = step("Sub", [self.scalar(threshold), x], "shifted") if threshold != 0.0 else step(
+                "Neg", [x], "neg")
+            negative = step("Relu", [shifted], "negative_part")
+        clip_max = max_value is not None
+        if threshold != 0.0:
+            above = step("Greater", [x, self.scalar(threshold)], "above")
+            y = step("Mul", [x, step("Cast", [above], "mask", to=TensorProto.FLOAT)], "thresholded")
+        elif max_value == 6:
+            y = step("Clip", [x, self.scalar(0.0), self.scalar(6.0)], "relu6")
+            clip_max = False
+        else:
+            y = step("Relu", [x], "relu")
+        if clip_max:
+            y = step("Clip", [y, self.scalar(0.0), self.scalar(float(max_value))], "clip")  # type: ignore[arg-type]
+        if negative is not None:
+            y = step("Sub", [y, step("Mul", [negative, self.scalar(negative_slope)], "slope")], "leaky")
+        # Rename the last step's output to the layer's value.
+        last = self.nodes[-1]
+        self.used.discard(last.output[0])
+        last.output[0] = out
+        last.name = out
+        return out
+
+    def finish(self, node: Node, value: str, perm: tuple[int, ...], activation: str) -> None:
+        """Apply a layer's fused activation to ``value`` (already the layer's value when linear)."""
+        if activation != "linear":
+            self.activate(node, activation, value, node.name, perm.index(len(perm) - 1))
+        self.done(node, perm)
+
+    # building
+
+    def layer_value(self, node: Node, activation: str, what: str) -> str:
+        """Where a layer's main op writes: the layer's value, or ``layer/what`` before an activation."""
+        return node.name if activation == "linear" else self.fresh(f"{node.name}/{what}")
+
+    def pads_for(self, tensor: str, data_format: str, size: tuple[int, int],
+                 strides: tuple[int, int], dilation: tuple[int, int], padding: Any) -> dict[str, Any]:
+        """ONNX pad attributes for a conv or pool window (NCHW value)."""
+        shape = self.shapes[tensor]
+        hw = shape[:2] if data_format == "channels_last" else shape[1:]
+        if padding == "valid":
+            return {"pads": [0, 0, 0, 0]}
+        if padding == "same":
+            # With stride 1 the split does not depend on the length, so an unknown one is fine.
+            if any(d is None and s != 1 for d, s in zip(hw, strides)):
+                # The same split (extra unit at the end); only strided, never dilated (Keras
+                # forbids both), which onnxruntime's SAME_UPPER does not support.
+                return {"auto_pad": "SAME_UPPER"}
+            (t, b), (le, r) = (same_padding(hw[i] if hw[i] is not None else 1, size[i], strides[i], dilation[i])
+                               for i in range(2))
+            return {"pads": [t, le, b, r]}
+        (t, b), (le, r) = padding
+        return {"pads": [t, le, b, r]}
+
+    def value_info(self, value: str, tensor: str, perm: tuple[int, ...], doc: str) -> onnx.ValueInfoProto:
+        """The declared type of ``value``, which holds ``tensor`` in ``perm`` order."""
+        logical = ("batch", *self.shapes[tensor])
+        return helper.make_tensor_value_info(value, TensorProto.FLOAT, [logical[p] for p in perm], doc_string=doc)
+
+
+# --- lowerings --------------------------------------------------------------------------------
+
+
+def _conv2d(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    perm = _image_perm(a.data_format)
+    x = b.get(node.inputs[0], perm)
+    kernel = b.weight(node, "kernel").transpose(3, 2, 0, 1)  # (h, w, in, out) -> (out, in, h, w)
+    inputs = [x, b.const(f"{node.name}/kernel", kernel)]
+    if a.use_bias:
+        inputs.append(b.const(f"{node.name}/bias", b.weight(node, "bias")))
+    out = b.layer_value(node, a.activation, "conv")
+    b.emit("Conv", inputs, out, _node_doc(node), kernel_shape=list(a.kernel_size), strides=list(a.strides),
+           dilations=list(a.dilation_rate), group=a.groups,
+           **b.pads_for(node.inputs[0], a.data_format, a.kernel_size, a.strides, a.dilation_rate, a.padding))
+    b.finish(node, out, perm, a.activation)
+
+
+def _depthwise(b: _Builder, node: Node, x: str, kernel: np.ndarray, bias: str | None, out: str) -> str:
+    """A grouped Conv with one group per input channel; Keras orders outputs channel-major."""
+    a = node.attrs
+    h, w, c, m = kernel.shape
+    weight = kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, h, w)
+    name = "depthwise_kernel" if node.op == "separable_conv2d" else "kernel"
+    inputs = [x, b.const(f"{node.name}/{name}", weight)] + ([bias] if bias else [])
+    return b.emit("Conv", inputs, out, _node_doc(node), kernel_shape=[h, w], strides=list(a.strides),
+                  dilations=list(a.dilation_rate), group=c,
+                  **b.pads_for(node.inputs[0], a.data_format, a.kernel_size, a.strides,
+                               a.dilation_rate, a.padding))
+
+
+def _depthwise_conv2d(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    perm = _image_perm(a.data_format)
+    bias = b.const(f"{node.name}/bias", b.weight(node, "bias")) if a.use_bias else None
+    out = _depthwise(b, node, b.get(node.inputs[0], perm), b.weight(node, "kernel"), bias,
+                     b.layer_value(node, a.activation, "conv"))
+    b.finish(node, out, perm, a.activation)
+
+
+def _separable_conv2d(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    perm = _image_perm(a.data_format)
+    mid = _depthwise(b, node, b.get(node.inputs[0], perm), b.weight(node, "depthwise_kernel"), None,
+                     b.fresh(f"{node.name}/depthwise"))
+    pointwise = b.weight(node, "pointwise_kernel").transpose(3, 2, 0, 1)
+    inputs = [mid, b.const(f"{node.name}/pointwise_kernel", pointwise)]
+    if a.use_bias:
+        inputs.append(b.const(f"{node.name}/bias", b.weight(node, "bias")))
+    out = b.layer_value(node, a.activation, "pointwise")
+    b.emit("Conv", inputs, out, _node_doc(node), kernel_shape=[1, 1])
+    b.finish(node, out, perm, a.activation)
+
+
+def _pool(op_type: str) -> Callable[[_Builder, Node], None]:
+    def lower(b: _Builder, node: Node) -> None:
+        a = node.attrs
+        perm = _image_perm(a.data_format)
+        x = b.get(node.inputs[0], perm)
+        doc = _node_doc(node)
+        attrs: dict[str, Any] = {"kernel_shape": list(a.pool_size), "strides": list(a.strides)}
+        if isinstance(a.padding, tuple):
+            # Explicit padding is zero padding that the pool sees (ZeroPadding2D then 'valid').
+            (t, bottom), (left, r) = a.padding
+            if op_type == "AveragePool":
+                attrs.update(pads=[t, left, bottom, r], count_include_pad=1)
+            else:
+                pads = b.ints(f"{node.name}/pads", [0, 0, t, left, 0, 0, bottom, r])
+                x = b.emit("Pad", [x, pads], b.fresh(f"{node.name}/pad"), doc)
+        else:
+            # 'same': max ignores padded cells, average divides by the real ones (Keras).
+            attrs.update(b.pads_for(node.inputs[0], a.data_format, a.pool_size, a.strides, (1, 1),
+                                    a.padding))
+            if op_type == "AveragePool":
+                attrs["count_include_pad"] = 0
+        b.emit(op_type, [x], node.name, doc, **attrs)
+        b.done(node, perm)
+    return lower
+
+
+def _global_pool(op_type: str) -> Callable[[_Builder, Node], None]:
+    def lower(b: _Builder, node: Node) -> None:
+        a = node.attrs
+        value, perm = b.stored[node.inputs[0]]
+        spatial = (1, 2) if a.data_format == "channels_last" else (2, 3)
+        axes = sorted(perm.index(s) for s in spatial)
+        keep = int(a.keepdims)
+        if b.opset >= 18:
+            b.emit(op_type, [value, b.ints(f"{node.name}/axes", axes)], node.name, _node_doc(node), keepdims=keep)
+        else:
+            b.emit(op_type, [value], node.name, _node_doc(node), axes=axes, keepdims=keep)
+        b.done(node, perm if a.keepdims else (0, 1))
+    return lower
+
+
+def _zeropad2d(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    value, perm = b.stored[node.inputs[0]]
+    spatial = (1, 2) if a.data_format == "channels_last" else (2, 3)
+    begin, end = [0] * len(perm), [0] * len(perm)
+    for axis, (lo, hi) in zip(spatial, a.padding):
+        begin[perm.index(axis)], end[perm.index(axis)] = lo, hi
+    b.emit("Pad", [value, b.ints(f"{node.name}/pads", begin + end)], node.name, _node_doc(node))
+    b.done(node, perm)
+
+
+def _flatten(b: _Builder, node: Node) -> None:
+    rank = b.rank(node.inputs[0])
+    # Keras flattens a channels_first tensor in channels_last order.
+    want = (0, *range(2, rank), 1) if node.attrs.data_format == "channels_first" and rank > 2 else _identity(rank)
+    b.emit("Flatten", [b.get(node.inputs[0], want)], node.name, _node_doc(node), axis=1)
+    b.done(node, (0, 1))
+
+
+def _reshape(b: _Builder, node: Node) -> None:
+    x = b.get(node.inputs[0], _identity(b.rank(node.inputs[0])))
+    shape = b.ints(f"{node.name}/shape", [0, *node.attrs.target_shape])  # 0 keeps the batch size
+    b.emit("Reshape", [x, shape], node.name, _node_doc(node))
+    b.done(node, _identity(len(node.attrs.target_shape) + 1))
+
+
+def _dense(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    rank = b.rank(node.inputs[0])
+    kernel = b.weight(node, "kernel")
+    bias = b.const(f"{node.name}/bias", b.weight(node, "bias")) if a.use_bias else None
+    doc = _node_doc(node)
+    value, perm = b.stored[node.inputs[0]]
+    if rank == 2:
+        out = b.layer_value(node, a.activation, "gemm")
+        b.emit("Gemm", [value, b.const(f"{node.name}/kernel", kernel)] + ([bias] if bias else []), out, doc)
+    elif perm[1] == rank - 1:
+        # The features sit on axis 1 (an NHWC tensor kept as NCHW): a 1x1 convolution, no transpose.
+        weight = kernel.T.reshape(kernel.shape[1], kernel.shape[0], *[1] * (rank - 2))
+        out = b.layer_value(node, a.activation, "conv")
+        b.emit("Conv", [value, b.const(f"{node.name}/kernel", weight)] + ([bias] if bias else []), out, doc,
+               kernel_shape=[1] * (rank - 2))
+    else:
+        if perm[-1] != rank - 1:
+            perm = _identity(rank)
+            value = b.get(node.inputs[0], perm)
+        w = b.const(f"{node.name}/kernel", kernel)
+        if bias is None:
+            out = b.emit("MatMul", [value, w], b.layer_value(node, a.activation, "matmul"), doc)
+        else:
+            product = b.emit("MatMul", [value, w], b.fresh(f"{node.name}/matmul"), doc)
+            out = b.emit("Add", [product, bias], b.layer_value(node, a.activation, "add_bias"), doc)
+    b.finish(node, out, perm, a.activation)
+
+
+def _dropout(b: _Builder, node: Node) -> None:
+    value, perm = b.stored[node.inputs[0]]
+    b.emit("Identity", [value], node.name, _node_doc(node) + "\n  dropout: the identity at inference")
+    b.done(node, perm)
+
+
+def _batchnorm(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    value, perm = b.stored[node.inputs[0]]
+    rank = len(perm)
+    axis = perm.index(a.axis % rank)
+    mean, var = b.weight(node, "moving_mean"), b.weight(node, "moving_variance")
+    gamma = b.weight(node, "gamma") if a.scale else np.ones_like(mean)
+    beta = b.weight(node, "beta") if a.center else np.zeros_like(mean)
+    doc = _node_doc(node)
+    if axis == 1:
+        inputs = [value] + [b.const(f"{node.name}/{n}", w) for n, w in
+                             (("gamma", gamma), ("beta", beta), ("moving_mean", mean), ("moving_variance", var))]
+        b.emit("BatchNormalization", inputs, node.name, doc, epsilon=float(a.epsilon))
+    else:
+        # Not on axis 1, where BatchNormalization wants it: x * scale + shift on the right axis.
+        scale = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + a.epsilon)
+        shift = beta.astype(np.float64) - mean.astype(np.float64) * scale
+        shape = (-1, *[1] * (rank - 1 - axis))
+        scaled = b.emit("Mul", [value, b.const(f"{node.name}/scale", scale.astype(np.float32).reshape(shape))],
+                        b.fresh(f"{node.name}/scaled"), doc)
+        b.emit("Add", [scaled, b.const(f"{node.name}/shift", shift.astype(np.float32).reshape(shape))],
+               node.name, doc)
+    b.done(node, perm)
+
+
+def _activation_op(kind: str | None) -> Callable[[_Builder, Node], None]:
+    """A standalone activation layer; ``kind`` None reads it from the node's attributes."""
+
+    def lower(b: _Builder, node: Node) -> None:
+        value, perm = b.stored[node.inputs[0]]
+        a = node.attrs
+        name = kind if kind is not None else a.activation
+        params: dict[str, Any] = {}
+        axis = perm.index(len(perm) - 1)
+        if node.op == "relu":
+            params = {k: getattr(a, k) for k in ("max_value", "negative_slope", "threshold")
+                      if getattr(a, k) != {"max_value": None}.get(k, 0.0)}
+        elif node.op == "leaky_relu":
+            params = {"negative_slope": a.negative_slope}
+        elif node.op == "elu":
+            params = {"alpha": a.alpha}
+        elif node.op == "softmax":
+            axis = perm.index(a.axis % len(perm))
+        b.activate(node, name, value, node.name, axis, **params)
+        b.done(node, perm)
+
+    return lower
+
+
+def _concat(b: _Builder, node: Node) -> None:
+    perm = b.common_perm(node.inputs)
+    values = [b.get(t, perm) for t in node.inputs]
+    b.emit("Concat", values, node.name, _node_doc(node), axis=perm.index(node.attrs.axis % len(perm)))
+    b.done(node, perm)
+
+
+def _merge(op_type: str) -> Callable[[_Builder, Node], None]:
+    def lower(b: _Builder, node: Node) -> None:
+        perm = b.common_perm(node.inputs)
+        values = [b.get(t, perm) for t in node.inputs]
+        doc = _node_doc(node)
+        if op_type == "Add" and len(values) > 2:
+            b.emit("Sum", values, node.name, doc)
+        else:
+            acc = values[0]
+            for i, v in enumerate(values[1:], start=1):
+                out = node.name if i == len(values) - 1 else b.fresh(f"{node.name}/{op_type.lower()}{i}")
+                acc = b.emit(op_type, [acc, v], out, doc)
+        b.done(node, perm)
+    return lower
+
+
+#: op name -> function(builder, node) that emits the node's ONNX nodes.
+LOWERINGS: dict[str, Callable[[_Builder, Node], None]] = {
+    "conv2d": _conv2d,
+    "depthwise_conv2d": _depthwise_conv2d,
+    "separable_conv2d": _separable_conv2d,
+    "maxpool2d": _pool("MaxPool"),
+    "avgpool2d": _pool("AveragePool"),
+    "global_avgpool2d": _global_pool("ReduceMean"),
+    "global_maxpool2d": _global_pool("ReduceMax"),
+    "zeropad2d": _zeropad2d,
+    "flatten": _flatten,
+    "reshape": _reshape,
+    "dense": _dense,
+    "dropout": _dropout,
+    "batchnorm": _batchnorm,
+    "activation": _activation_op(None),
+    "relu": _activation_op("relu"),
+    "leaky_relu": _activation_op("leaky_relu"),
+    "elu": _activation_op("elu"),
+    "softmax": _activation_op("softmax"),
+    **{name: _activation_op(name) for name in (
+        "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential",
+        "linear")},
+    "add": _merge("Add"),
+    "multiply": _merge("Mul"),
+    "concat": _concat,
+}
+
+
+# --- the model --------------------------------------------------------------------------------
+
+
+def _report(net: NetworkReport | Graph) -> NetworkReport:
+    if isinstance(net, Graph):
+        net = check_graph(net)
+    return net.raise_for_errors()
+
+
+def _weights(net: NetworkReport, weights: Weights, seed: int) -> Mapping[str, np.ndarray]:
+    from ..weights import resolve_weights, validate_weights
+
+    if weights is None or isinstance(weights, (str, os.PathLike)):
+        return resolve_weights(net, weights, seed)
+    return validate_weights(weights, net)
+
+
+def to_onnx(net: NetworkReport | Graph, weights: Weights = None, opset: int | None = None, seed: int = 0
+            ) -> onnx.ModelProto:
+    """Build the ONNX model of a checked network.
+
+    ``weights`` is a weights dict (``"layer/weight"`` -> array in Keras
+    layout), a ``.npz`` or ``.keras`` path, or None for fresh weights drawn
+    with ``seed``.  ``opset`` defaults to :func:`default_opset`; one outside
+    :data:`MIN_OPSET` .. :func:`newest_opset` is an E605 error.
+
+    >>> import netspec
+    >>> net = netspec.load_source("network n { input x: [?, ?, 3] channels_last\\n global_avgpool2d() }")
+    >>> m = to_onnx(net, opset=18)
+    >>> [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
+    ['batch', 'x_d1', 'x_d2', 3]
+    """
+    report = _report(net)
+    opset = _check_opset(opset)
+    b = _Builder(report, _weights(report, weights, seed), opset)
+    graph = report.graph
+    assert graph is not None
+    for node in graph.nodes:
+        try:
+            lower = LOWERINGS[node.op]
+        except KeyError:
+            raise NetspecError([Diagnostic.error(
+                "E605", f"onnx target: op {node.op!r} has no ONNX lowering", node.span)]) from None
+        lower(b, node)
+    return _model(b, report, graph)
+
+
+def _model(b: _Builder, report: NetworkReport, graph: Graph) -> onnx.ModelProto:
+    inp = graph.input
+    in_dims = ["batch"] + [d if d is not None else f"{inp.name}_d{i}" for i, d in enumerate(inp.shape, start=1)]
+    in_doc = f"input {inp.name!r} ({inp.data_format}) at {_where(inp.span)}"
+    graph_input = helper.make_tensor_value_info(inp.name, TensorProto.FLOAT, in_dims, doc_string=in_doc)
+
+    out_name = graph.output
+    value, perm = b.stored[out_name]
+    if out_name == inp.name:
+        # A network without layers: the output still needs a value of its own.
+        out_name = b.fresh(f"{inp.name}/output")
+        b.emit("Identity", [value], out_name, "netspec: the network's output is its input")
+        b.shapes[out_name] = b.shapes[inp.name]
+    elif perm != _identity(len(perm)):
+        # The output keeps the spec's layout; the layer's value, stored otherwise, moves aside.
+        inner = b.fresh(f"{out_name}/{b.tag(out_name, perm)}")
+        for n in b.nodes:
+            n.input[:] = [inner if v == out_name else v for v in n.input]
+            if n.output[0] == out_name:
+                n.output[0] = n.name = inner
+        b.stored[out_name] = (inner, perm)
+        b.views = {k: (inner if v == out_name else v) for k, v in b.views.items()}
+        b.shapes[inner] = b.shapes[out_name]
+        b.get(out_name, _identity(len(perm)))
+        b.nodes[-1].output[0] = b.nodes[-1].name = out_name
+        b.nodes[-1].doc_string = f"netspec: the output {out_name!r} in the spec's layout"
+        value = inner
+    out_doc = f"the output of layer {graph.output!r}" if graph.output != inp.name else "the input"
+    graph_output = helper.make_tensor_value_info(
+        out_name, TensorProto.FLOAT, ["batch", *b.shapes[graph.output]], doc_string=out_doc)
+
+    layouts = {}
+    infos = []
+    for node in graph.nodes:
+        name, perm = b.stored[node.name]
+        if name == out_name:  # declared as the graph's output
+            continue
+        doc = _node_doc(node)
+        if perm != _identity(len(perm)):
+            layouts[name] = list(perm)
+            doc += f"\n  stored as {b.tag(node.name, perm)} (the spec's axes in order {list(perm)})"
+        infos.append(b.value_info(name, node.name, perm, doc))
+
+    if b.weight_bytes > _MAX_PROTO_BYTES:
+        raise NetspecError([Diagnostic.error(
+            "E605", f"onnx target: the weights take {b.weight_bytes / 2**30:.1f} GiB, more than one ONNX "
+            "file can hold (protobuf's 2 GiB limit)", graph.span)])
+    source = graph.span.file if graph.span is not None else "<graph>"
+    onnx_graph = helper.make_graph(
+        b.nodes, graph.name, [graph_input], [graph_output], b.initializers, value_info=infos,
+        doc_string=f"netspec network {graph.name!r} from {_where(graph.span)}")
+    ids = [helper.make_opsetid("", b.opset)]
+    model = helper.make_model(
+        onnx_graph, opset_imports=ids, ir_version=helper.find_min_ir_version_for(ids),
+        producer_name="netspec", producer_version=__version__,
+        doc_string=f"{graph.name} from {source}, compiled by netspec {__version__}")
+    helper.set_model_props(model, {"netspec.source": source, "netspec.network": graph.name,
+                                   "netspec.layouts": json.dumps(layouts)})
+    return model
+
+
+def compile_onnx(net: NetworkReport | Graph, output: str | os.PathLike, weights: Weights = None, seed: int = 0,
+                 opset: int | None = None) -> None:
+    """Write the network's ONNX model to ``output``, whole or not at all.
+
+    >>> import netspec, onnx, tempfile, os
+    >>> net = netspec.load_source("network n { input x: [4]\\n dense(2) }")
+    >>> path = os.path.join(tempfile.mkdtemp(), "n.onnx")
+    >>> compile_onnx(net, path, opset=17)
+    >>> onnx.load(path).opset_import[0].version
+    17
+    """
+    model = to_onnx(net, weights=weights, opset=opset, seed=seed)
+    try:
+        data = model.SerializeToString()
+        with atomic_output(output) as tmp, open(tmp, "wb") as f:
+            f.write(data)
+    except OSError as err:
+        raise NetspecError([Diagnostic.error("E603", f"cannot write {os.fspath(output)}: {err}")]) from None
