@@ -24,11 +24,14 @@ run channels_last as one large matrix product over a strided im2col view
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -247,7 +250,11 @@ def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: fl
         out[:, h + t:] = value
         out[:, t:h + t, :left] = value
         out[:, t:h + t, w + left:] = value
-    out[:, t:h + t, left:w + left] = x
+    inner = out[:, t:h + t, left:w + left]
+
+    def copy(images: slice) -> None:
+        inner[images] = x[images]
+    _for_each(copy, _batch_slices(n))
     return out
 
 
@@ -264,32 +271,135 @@ def _check_out(op: str, ho: int, wo: int, shape: tuple[int, ...]) -> None:
 # --- convolution -------------------------------------------------------------------------------
 
 
-def _im2col(xp: np.ndarray, kh: int, kw: int, ho: int, wo: int, strides: tuple[int, int],
-            dilation: tuple[int, int], groups: int = 1) -> np.ndarray:
-    """Patches of a padded NHWC tensor as a ``(groups, N*Ho*Wo, kh*kw*C/groups)`` matrix (one copy)."""
+#: Bytes of patch matrix per matrix product: small enough that a chunk's patches and output stay in cache
+#: for the bias and activation that follow, large enough that BLAS runs at full speed.
+CHUNK_BYTES = 1 << 22
+
+
+def _patches(xp: np.ndarray, kh: int, kw: int, ho: int, wo: int, strides: tuple[int, int],
+             dilation: tuple[int, int]) -> np.ndarray:
+    """A read-only strided view of a padded NHWC tensor's windows: ``(N, Ho, Wo, ...)``, no copy.
+
+    When a window row of ``kw`` pixels is ``kw*C`` contiguous floats (no dilation across the
+    width) the trailing axes are ``(kh, kw*C)``, so copying it moves whole window rows at once;
+    otherwise they are ``(kh, kw, C)``.
+    """
     n, _, _, c = xp.shape
     sn, sh, sw, sc = xp.strides
     (st_h, st_w), (d_h, d_w) = strides, dilation
-    cg = c // groups
-    m = n * ho * wo
-    if groups == 1:
-        if d_w == 1 and sc == xp.itemsize and sw == c * sc:
-            # A window row of kw pixels is kw*C contiguous floats: copy whole rows at once.
-            view = as_strided(xp, (n, ho, wo, kh, kw * c), (sn, sh * st_h, sw * st_w, sh * d_h, sc), writeable=False)
-        else:
-            view = as_strided(xp, (n, ho, wo, kh, kw, c), (sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc),
-                              writeable=False)
-        return view.reshape(1, m, kh * kw * c)
-    view = as_strided(xp, (groups, n, ho, wo, kh, kw, cg),
-                      (sc * cg, sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc), writeable=False)
-    return view.reshape(groups, m, kh * kw * cg)
+    if (d_w == 1 or kw == 1) and sc == xp.itemsize and sw == c * sc:
+        return as_strided(xp, (n, ho, wo, kh, kw * c), (sn, sh * st_h, sw * st_w, sh * d_h, sc), writeable=False)
+    return as_strided(xp, (n, ho, wo, kh, kw, c), (sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc),
+                      writeable=False)
+
+
+def _chunk_pixels(k: int, f: int, total: int) -> int:
+    """Output pixels per matrix product: about :data:`CHUNK_BYTES` of patches or of output, whichever
+    is larger, and small enough that every worker thread gets a chunk."""
+    pixels = max(256, CHUNK_BYTES // (4 * max(k, f)))
+    workers = _workers()
+    if workers is not None:
+        pixels = min(pixels, max(32, -(-total // workers._max_workers)))
+    return pixels
+
+
+def _chunks(n: int, ho: int, wo: int, pixels: int) -> list[tuple[slice, slice]]:
+    """(image slice, output-row slice) blocks of about ``pixels`` output pixels each."""
+    if ho * wo >= pixels:
+        rows = max(1, pixels // wo)
+        return [(slice(i, i + 1), slice(r, min(r + rows, ho))) for i in range(n) for r in range(0, ho, rows)]
+    images = max(1, pixels // (ho * wo))
+    return [(slice(i, min(i + images, n)), slice(0, ho)) for i in range(0, n, images)]
+
+
+# While an Executor runs with threads, each calling thread sees its pool here; chunks then run on
+# the pool with BLAS single-threaded, so copies and epilogues run in parallel too.
+_state = threading.local()
+
+
+def _workers() -> ThreadPoolExecutor | None:
+    return getattr(_state, "pool", None)
+
+
+def _for_each(fn: Callable[[Any], None], items: list) -> None:
+    pool = _workers()
+    if pool is None or len(items) < 2:
+        for item in items:
+            fn(item)
+    else:
+        for _ in pool.map(fn, items):
+            pass
+
+
+#: Elements below which an elementwise step stays on one thread.
+PARALLEL_MIN = 1 << 17
+
+
+def _batch_slices(n: int) -> list[slice]:
+    """The batch split into one slice per worker thread (one slice without workers)."""
+    pool = _workers()
+    parts = 1 if pool is None else min(n, pool._max_workers)
+    step = -(-n // parts) if parts else 1
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)] or [slice(0, n)]
+
+
+def _flat_slices(size: int) -> list[slice]:
+    """A flat array of ``size`` split into one piece per worker thread, if it is worth it."""
+    pool = _workers()
+    if pool is None or size < PARALLEL_MIN:
+        return [slice(0, size)]
+    step = -(-size // pool._max_workers)
+    return [slice(i, min(i + step, size)) for i in range(0, size, step)]
+
+
+def _elementwise(fn: Callable[[np.ndarray, bool], np.ndarray], x: np.ndarray, inplace: bool) -> np.ndarray:
+    """``fn(x, inplace)`` for an elementwise ``fn``, on contiguous pieces in parallel when it pays."""
+    pieces = _flat_slices(x.size)
+    if len(pieces) == 1 or not x.flags.c_contiguous:
+        return fn(x, inplace)
+    y = x if inplace else np.empty_like(x)
+    xf, yf = x.reshape(-1), y.reshape(-1)
+
+    def piece(part: slice) -> None:
+        # Within a piece, blocks small enough to stay in cache between the copy and fn.
+        for start in range(part.start, part.stop, 1 << 15):
+            block = slice(start, min(start + (1 << 15), part.stop))
+            dst = yf[block]
+            if y is not x:
+                dst[...] = xf[block]
+            r = fn(dst, True)
+            if r is not dst:
+                dst[...] = r
+    _for_each(piece, pieces)
+    return y
+
+
+def _scratch(size: int) -> np.ndarray:
+    """A float32 buffer of at least ``size`` for this thread, reused from call to call."""
+    buf = getattr(_state, "scratch", None)
+    if buf is None or buf.size < size:
+        buf = _state.scratch = np.empty(size, F32)
+    return buf[:size]
+
+
+def _epilogue(y: np.ndarray, bias: np.ndarray | None, act: Callable[[np.ndarray, bool], np.ndarray] | None
+              ) -> None:
+    """Add the bias and apply an elementwise activation to ``y`` in place."""
+    if bias is not None:
+        y += bias
+    if act is not None and act is not _linear:
+        r = act(y, True)
+        if r is not y:
+            y[...] = r
 
 
 def conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1), padding: Any = "valid",
-           dilation: tuple[int, int] = (1, 1), groups: int = 1, bias: np.ndarray | None = None) -> np.ndarray:
+           dilation: tuple[int, int] = (1, 1), groups: int = 1, bias: np.ndarray | None = None,
+           act: Callable[[np.ndarray, bool], np.ndarray] | None = None) -> np.ndarray:
     """2-D convolution (cross-correlation, as Keras) of NHWC ``x`` with a Keras kernel ``(kh, kw, C/groups, F)``.
 
-    ``padding`` is ``'valid'``, ``'same'`` or ``((top, bottom), (left, right))``.
+    ``padding`` is ``'valid'``, ``'same'`` or ``((top, bottom), (left, right))``;
+    ``act`` is an elementwise activation ``act(y, inplace)`` applied after the bias.
     The lecture's example, with a bias of 2:
 
     >>> x = np.array([[3,3,2,1,0],[0,0,1,3,1],[3,1,2,2,3],[2,0,0,2,2],[2,0,0,0,1]], F32)
@@ -306,20 +416,45 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1),
     ho = _out_len(xp.shape[1], kh, strides[0], dilation[0])
     wo = _out_len(xp.shape[2], kw, strides[1], dilation[1])
     _check_out("conv2d", ho, wo, x.shape)
-    if kh == kw == 1 and groups == 1:
-        # A 1x1 convolution is a plain matrix product on (strided) pixels.
-        pix = xp[:, ::strides[0], ::strides[1], :][:, :ho, :wo]
-        y = np.matmul(pix.reshape(n * ho * wo, c), kernel.reshape(c, f))
-    elif groups == 1:
-        y = np.matmul(_im2col(xp, kh, kw, ho, wo, strides, dilation)[0], kernel.reshape(kh * kw * cg, f))
-    else:
+    y = np.empty((n, ho, wo, f), F32)
+    if groups > 1:
+        # One batched product over the groups: (G, M, K) @ (G, K, F/G).
         fg = f // groups
+        sn, sh, sw, sc = xp.strides
+        (st_h, st_w), (d_h, d_w) = strides, dilation
+        view = as_strided(xp, (groups, n, ho, wo, kh, kw, cg),
+                          (sc * cg, sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc), writeable=False)
         wg = kernel.reshape(kh * kw * cg, groups, fg).transpose(1, 0, 2)
-        yg = np.matmul(_im2col(xp, kh, kw, ho, wo, strides, dilation, groups), wg)  # (G, M, F/G)
-        y = np.ascontiguousarray(yg.transpose(1, 0, 2)).reshape(n * ho * wo, f)
-    if bias is not None:
-        y += bias
-    return y.reshape(n, ho, wo, f)
+        yg = np.matmul(view.reshape(groups, n * ho * wo, kh * kw * cg), wg)
+        y.reshape(n * ho * wo, groups, fg)[...] = yg.transpose(1, 0, 2)
+        _epilogue(y, bias, act)
+        return y
+    k = kh * kw * c
+    w2 = kernel.reshape(k, f)
+    if kh == kw == 1 and strides == (1, 1) and xp.flags.c_contiguous:
+        # A 1x1 convolution is a plain matrix product on the pixels: no copy at all.
+        src = xp.reshape(n * ho * wo, c)  # padded or not, one row per output pixel
+        y2 = y.reshape(n * ho * wo, f)
+        step = _chunk_pixels(k, f, n * ho * wo)
+
+        def pointwise(p: int) -> None:
+            np.matmul(src[p:p + step], w2, out=y2[p:p + step])
+            _epilogue(y2[p:p + step], bias, act)
+        _for_each(pointwise, list(range(0, n * ho * wo, step)))
+        return y
+    view = _patches(xp, kh, kw, ho, wo, strides, dilation)
+
+    def chunk(block: tuple[slice, slice]) -> None:
+        part = view[block]
+        m = part.shape[0] * part.shape[1] * wo
+        cols = _scratch(m * k).reshape(part.shape)  # this chunk's patches: the one copy im2col makes
+        np.copyto(cols, part)
+        out = y[block]
+        out.shape = (m, f)  # a view of y (setting .shape never copies)
+        np.matmul(cols.reshape(m, k), w2, out=out)
+        _epilogue(out, bias, act)
+    _for_each(chunk, _chunks(n, ho, wo, _chunk_pixels(k, f, n * ho * wo)))
+    return y
 
 
 def depthwise_conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1),
@@ -385,25 +520,28 @@ def pool2d(x: np.ndarray, kind: str, pool_size: tuple[int, int], strides: tuple[
     ho = _out_len(xp.shape[1], kh, sh, 1)
     wo = _out_len(xp.shape[2], kw, sw, 1)
     _check_out(f"{kind}pool2d", ho, wo, x.shape)
-    out = None
-    for i in range(kh):
-        for j in range(kw):
-            tap = xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-            if out is None:
-                out = tap.copy()
-            elif kind == "max":
-                np.maximum(out, tap, out=out)
-            else:
-                out += tap
-    assert out is not None
-    if kind == "avg":
-        if same and any(pads[0] + pads[1]):
-            # Divide each window by the real (unpadded) cells it covers: rows times columns.
-            rows = _real_cells(h, kh, sh, pads[0][0], ho)
-            cols = _real_cells(w, kw, sw, pads[1][0], wo)
-            out /= (rows[:, None] * cols[None, :]).astype(F32)[None, :, :, None]
-        else:
-            out /= F32(kh * kw)
+    out = np.empty((n, ho, wo, c), F32)
+    divisor: Any = F32(kh * kw)
+    if kind == "avg" and same and any(pads[0] + pads[1]):
+        # Divide each window by the real (unpadded) cells it covers: rows times columns.
+        rows = _real_cells(h, kh, sh, pads[0][0], ho)
+        cols = _real_cells(w, kw, sw, pads[1][0], wo)
+        divisor = (rows[:, None] * cols[None, :]).astype(F32)[None, :, :, None]
+
+    def images(part: slice) -> None:
+        o = out[part]
+        for i in range(kh):
+            for j in range(kw):
+                tap = xp[part, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                if i == j == 0:
+                    np.copyto(o, tap)
+                elif kind == "max":
+                    np.maximum(o, tap, out=o)
+                else:
+                    o += tap
+        if kind == "avg":
+            o /= divisor
+    _for_each(images, _batch_slices(n))
     return out
 
 
@@ -416,45 +554,60 @@ def _real_cells(length: int, size: int, stride: int, begin: int, count: int) -> 
 
 
 def _act_step(fn: Callable[..., np.ndarray], **kwargs: Any) -> Step:
+    """A step for an elementwise activation ``fn(x, inplace, **kwargs)``."""
+    def elementwise(x: np.ndarray, inplace: bool) -> np.ndarray:
+        return fn(x, inplace, **kwargs)
+
     def step(inputs: list, inplace: bool) -> np.ndarray:
-        return fn(inputs[0], inplace, **kwargs)
+        return _elementwise(elementwise, inputs[0], inplace)
     return step
+
+
+def _split_act(name: str, data_format: str) -> tuple[Callable | None, Callable | None]:
+    """(activation to apply per chunk in NHWC, activation to apply afterwards in the layer's layout)."""
+    act = ACTIVATIONS[name]
+    if name == "softmax" and data_format != "channels_last":
+        return None, act  # Keras's softmax is on the last axis of the layer's own layout
+    return act, None
 
 
 def _lower_conv2d(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     a = node.attrs
     kernel, bias = w["kernel"], w.get("bias")
-    act = ACTIVATIONS[a.activation]
+    inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
         y = conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
-                   a.groups, bias)
-        return _from_nhwc(act(y, True), a.data_format)
+                   a.groups, bias, inner)
+        y = _from_nhwc(y, a.data_format)
+        return y if outer is None else outer(y, True)
     return step
 
 
 def _lower_depthwise(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     a = node.attrs
     kernel, bias = w["kernel"], w.get("bias")
-    act = ACTIVATIONS[a.activation]
+    inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
         y = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
                              bias)
-        return _from_nhwc(act(y, True), a.data_format)
+        _epilogue(y, None, inner)
+        y = _from_nhwc(y, a.data_format)
+        return y if outer is None else outer(y, True)
     return step
 
 
 def _lower_separable(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     a = node.attrs
     depthwise, pointwise, bias = w["depthwise_kernel"], w["pointwise_kernel"], w.get("bias")
-    act = ACTIVATIONS[a.activation]
+    inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
         mid = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), depthwise, a.strides, a.padding,
                                a.dilation_rate)
-        y = conv2d(mid, pointwise, bias=bias)
-        return _from_nhwc(act(y, True), a.data_format)
+        y = _from_nhwc(conv2d(mid, pointwise, bias=bias, act=inner), a.data_format)
+        return y if outer is None else outer(y, True)
     return step
 
 
@@ -559,6 +712,8 @@ def _lower_batchnorm(node: Node, w: Mapping[str, np.ndarray]) -> Step:
 
 
 def _lower_activation(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    if node.attrs.activation == "softmax":
+        return _lower_softmax(Node(node.name, "softmax", node.inputs, _SoftmaxLast()), w)
     return _act_step(ACTIVATIONS[node.attrs.activation])
 
 
@@ -576,7 +731,11 @@ def _lower_elu(node: Node, w: Mapping[str, np.ndarray]) -> Step:
 
 
 def _lower_softmax(node: Node, w: Mapping[str, np.ndarray]) -> Step:
-    return _act_step(_softmax, axis=node.attrs.axis)
+    axis = node.attrs.axis
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        return _softmax(inputs[0], inplace, axis)
+    return step
 
 
 def _lower_named(name: str) -> Lowering:
@@ -587,15 +746,29 @@ def _lower_named(name: str) -> Lowering:
 
 def _lower_elementwise(ufunc: np.ufunc) -> Lowering:
     def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+        # A merge may carry the activation that followed it (see _fuse).
+        act = ACTIVATIONS[getattr(node.attrs, "activation", "linear")]
+
         def step(inputs: list, inplace: bool) -> np.ndarray:
             first = inputs[0]
             shape = np.broadcast_shapes(*(t.shape for t in inputs))
-            if inplace and first.shape == shape and first.dtype == F32:
-                out = ufunc(first, inputs[1], out=first)
-            else:
-                out = ufunc(first, inputs[1])
+            if all(t.shape == shape and t.flags.c_contiguous for t in inputs):
+                out = first if inplace else np.empty(shape, F32)
+                flat = [t.reshape(-1) for t in inputs]
+                dst = out.reshape(-1)
+
+                def piece(part: slice) -> None:
+                    o = dst[part]
+                    ufunc(flat[0][part], flat[1][part], out=o)
+                    for t in flat[2:]:
+                        ufunc(o, t[part], out=o)
+                    _epilogue(o, None, act)
+                _for_each(piece, _flat_slices(dst.size))
+                return out
+            out = ufunc(first, inputs[1], out=first if inplace and first.shape == shape else None)
             for t in inputs[2:]:
-                out = ufunc(out, t, out=out) if out.shape == shape else ufunc(out, t)
+                out = ufunc(out, t, out=out if out.shape == shape else None)
+            _epilogue(out, None, act)
             return out
         return step
     return lower
@@ -660,12 +833,11 @@ def _fold_batchnorm(node: Node, bn: Node, w: Mapping[str, np.ndarray], bw: Mappi
     rank = 2 if node.op == "dense" else 4
     if rank == 4 and bn.attrs.axis % rank != channel_axis % rank:
         return None
-    if rank == 2 and bn.attrs.axis not in (-1, 1):
-        return None
+    if rank == 2 and bn.attrs.axis != -1:
+        return None  # dense acts on the last axis of any rank: only a batchnorm on that axis folds
     kernel = w[key]
-    channels = kernel.shape[-1] * (kernel.shape[-1] if False else 1)
-    if node.op == "depthwise_conv2d":
-        channels = kernel.shape[-2] * kernel.shape[-1]
+    # A depthwise kernel (kh, kw, C, m) makes C*m channels; the others make kernel.shape[-1].
+    channels = kernel.shape[-2] * kernel.shape[-1] if node.op == "depthwise_conv2d" else kernel.shape[-1]
     inv, shift = _bn_scale_shift(bn.attrs, bw, channels)
     out = dict(w)
     out[key] = (kernel * inv.reshape(kernel.shape[-2:] if node.op == "depthwise_conv2d" else (-1,))).astype(F32)
@@ -674,12 +846,91 @@ def _fold_batchnorm(node: Node, bn: Node, w: Mapping[str, np.ndarray], bw: Mappi
     return Node(bn.name, node.op, node.inputs, dataclasses.replace(a, use_bias=True), node.span), out
 
 
+def _absorbed_activation(node: Node) -> str | None:
+    """The ``keras.activations`` name a layer can take over from ``node``, if ``node`` is a plain activation."""
+    a = node.attrs
+    if node.op == "activation":
+        return a.activation
+    if node.op in ACTIVATIONS and not dataclasses.fields(a):
+        return node.op
+    if node.op == "relu" and a.max_value is None and a.negative_slope == 0.0 and a.threshold == 0.0:
+        return "relu"
+    if node.op == "softmax" and a.axis == -1:
+        return "softmax"
+    if node.op == "elu" and a.alpha == 1.0:
+        return "elu"
+    return None
+
+
+def _fuse(nodes: list[Node], weights: dict, output: str
+          ) -> tuple[list[Node], dict, dict[str, tuple[str, ...]]]:
+    """Merge a batchnorm, then an activation, into the convolution or dense layer before it.
+
+    Only when the earlier layer's output is read by nothing else; the merged step takes the
+    later layer's name, so its readers are unchanged.  Returns the new nodes, their weights,
+    and for each step the layers it computes.
+    """
+    readers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    out: list[Node] = []
+    merged: dict[str, tuple[str, ...]] = {}
+    for node in nodes:
+        prev = out[-1] if out else None
+        act = _absorbed_activation(node)
+        if (prev is not None and act is not None and act != "softmax" and prev.op in ("add", "multiply")
+                and node.inputs == (prev.name,) and readers.get(prev.name) == 1 and prev.name != output
+                and not isinstance(prev.attrs, _MergeActivation)):
+            out[-1] = Node(node.name, prev.op, prev.inputs, _MergeActivation(act), prev.span)
+            weights[node.name] = {}
+            merged[node.name] = merged.pop(prev.name) + (node.name,)
+            continue
+        if (prev is not None and node.inputs == (prev.name,) and readers.get(prev.name) == 1
+                and prev.name != output and prev.op in _FUSABLE and prev.attrs.activation == "linear"):
+            new = None
+            if node.op == "batchnorm":
+                folded = _fold_batchnorm(prev, node, weights[prev.name], weights[node.name])
+                if folded is not None:
+                    new, weights[node.name] = folded
+            else:
+                act = _absorbed_activation(node)
+                if act is not None:
+                    new = Node(node.name, prev.op, prev.inputs, dataclasses.replace(prev.attrs, activation=act),
+                               prev.span)
+                    weights[node.name] = weights[prev.name]
+            if new is not None:
+                out[-1] = new
+                merged[node.name] = merged.pop(prev.name) + (node.name,)
+                continue
+        out.append(node)
+        merged[node.name] = (node.name,)
+    return out, weights, merged
+
+
+_FUSABLE = {"conv2d", "depthwise_conv2d", "separable_conv2d", "dense"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _MergeActivation:
+    """Attributes of an ``add`` or ``multiply`` step that also applies the activation after it."""
+
+    activation: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _SoftmaxLast:
+    axis: int = -1
+
+
 # --- the executor ---------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
 class _Plan:
     names: list[str]
+    ops: list[str]
+    layers: list[tuple[str, ...]]
     steps: list[Step]
     inputs: list[tuple[str, ...]]
     donate: list[bool]
@@ -689,9 +940,13 @@ class _Plan:
 class Executor:
     """A network lowered to NumPy: call it on a batch, or ask for every layer's activation.
 
-    ``fuse`` folds a batchnorm into the convolution or dense layer before it
-    (when nothing else reads that layer's output) for :meth:`__call__`;
-    :meth:`activations` always runs layer by layer.
+    :meth:`__call__` runs an optimised plan: with ``fuse``, a batchnorm is
+    folded into the convolution or dense layer before it and a plain
+    activation into the layer or merge before it (when nothing else reads
+    the earlier output); a step overwrites an input that nothing later
+    reads; convolutions run in chunks on ``threads`` threads (default: the
+    CPUs this process may use) with BLAS single-threaded meanwhile, when
+    threadpoolctl is installed.  :meth:`activations` runs layer by layer.
 
     >>> import netspec, numpy as np
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, kernel_initializer='ones') }")
@@ -700,8 +955,12 @@ class Executor:
     array([[6., 6.]], dtype=float32)
     """
 
-    def __init__(self, net: NetworkReport, weights: Mapping[str, np.ndarray], fuse: bool = True):
+    def __init__(self, net: NetworkReport, weights: Mapping[str, np.ndarray], fuse: bool = True,
+                 threads: int | None = None):
         net.raise_for_errors()
+        self.threads = threads if threads is not None else _available_cpus()
+        self._pool: ThreadPoolExecutor | None = None
+        self._blas: Any = None
         self.net = net
         self.graph = net.graph
         self.weights = validate_weights(weights, net)
@@ -719,66 +978,33 @@ class Executor:
         nodes = list(self.graph.nodes)
         weights = dict(self._layer_weights)
         output = self.graph.output
+        merged = {node.name: (node.name,) for node in nodes}
         if fuse:
-            nodes, weights = self._fuse(nodes, weights, output)
-        names, steps, inputs = [], [], []
-        for node in nodes:
-            names.append(node.name)
-            steps.append(LOWERINGS[node.op](node, weights[node.name]))
-            inputs.append(tuple(node.inputs))
+            nodes, weights, merged = _fuse(nodes, weights, output)
+        names = [node.name for node in nodes]
+        inputs = [tuple(node.inputs) for node in nodes]
+        steps = [LOWERINGS[node.op](node, weights[node.name]) for node in nodes]
         # Liveness: free each tensor after its last reader; let a step overwrite its first input when
-        # nothing later reads that memory (under any name: view ops share it).
+        # nothing later reads that memory under any name (view ops share their input's memory).
         last_use: dict[str, int] = {}
         for i, ins in enumerate(inputs):
             for name in ins:
                 last_use[name] = i
         last_use[output] = len(nodes)
         root = {self.graph.input.name: self.graph.input.name}
-        ops = {node.name: node.op for node in nodes}
-        for name, ins in zip(names, inputs):
-            view = ops[name] in _VIEW_OPS or (ops[name] == "activation" and self._attr(nodes, name) == "linear")
-            root[name] = root[ins[0]] if view else name
+        for node in nodes:
+            view = node.op in _VIEW_OPS or (node.op == "activation" and node.attrs.activation == "linear")
+            root[node.name] = root[node.inputs[0]] if view else node.name
+        group_end: dict[str, int] = {}
+        for name, r in root.items():
+            group_end[r] = max(group_end.get(r, -1), last_use.get(name, -1))
         donate, free = [], []
-        for i, (name, ins) in enumerate(zip(names, inputs)):
-            first = ins[0]
-            r = root[first]
-            ok = (not keep_all and r != self.graph.input.name
-                  and all(last_use.get(t, -1) <= i for t in root if root[t] == r)
-                  and all(root[t] != r for t in ins[1:]))
-            donate.append(ok)
-            free.append(() if keep_all else tuple(t for t in set(ins) if last_use.get(t) == i))
-        return _Plan(names, steps, inputs, donate, free)
-
-    @staticmethod
-    def _attr(nodes: list[Node], name: str) -> Any:
-        for node in nodes:
-            if node.name == name:
-                return getattr(node.attrs, "activation", None)
-        return None
-
-    def _fuse(self, nodes: list[Node], weights: dict, output: str) -> tuple[list[Node], dict]:
-        readers: dict[str, int] = {}
-        for node in nodes:
-            for name in node.inputs:
-                readers[name] = readers.get(name, 0) + 1
-        by_name = {node.name: node for node in nodes}
-        out_nodes: list[Node] = []
-        skip: set[str] = set()
-        for node in nodes:
-            if node.name in skip:
-                continue
-            if node.op == "batchnorm" and len(node.inputs) == 1:
-                prev = by_name.get(node.inputs[0])
-                if (prev is not None and out_nodes and out_nodes[-1].name == prev.name
-                        and readers.get(prev.name) == 1 and prev.name != output):
-                    folded = _fold_batchnorm(prev, node, weights[prev.name], weights[node.name])
-                    if folded is not None:
-                        new, w = folded
-                        out_nodes[-1] = new
-                        weights[new.name] = w
-                        continue
-            out_nodes.append(node)
-        return out_nodes, weights
+        for i, ins in enumerate(inputs):
+            r = root[ins[0]]
+            donate.append(not keep_all and r != self.graph.input.name and group_end[r] <= i
+                          and all(root[t] != r for t in ins[1:]))
+            free.append(() if keep_all else tuple(t for t in dict.fromkeys(ins) if last_use.get(t) == i))
+        return _Plan(names, [n.op for n in nodes], [merged[n] for n in names], steps, inputs, donate, free)
 
     # running --------------------------------------------------------------------------------------
 
@@ -804,7 +1030,37 @@ class Executor:
                 "(None: any batch size)")])
         return np.asarray(x, dtype=F32)
 
+    @contextlib.contextmanager
+    def _parallel(self) -> Iterator[None]:
+        """Run convolution chunks on ``threads`` threads, with BLAS single-threaded meanwhile.
+
+        Needs threadpoolctl to set BLAS's threads; without it (or with ``threads=1``) each
+        matrix product is left to BLAS's own threads.
+        """
+        if self.threads <= 1 or getattr(_state, "pool", None) is not None:
+            yield
+            return
+        if self._blas is None:
+            try:
+                import threadpoolctl
+            except ImportError:
+                self.threads = 1
+                yield
+                return
+            self._blas = threadpoolctl.ThreadpoolController()
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="netspec")
+        with self._blas.limit(limits=1, user_api="blas"):
+            _state.pool = self._pool
+            try:
+                yield
+            finally:
+                _state.pool = None
+
     def _run(self, plan: _Plan, x: np.ndarray, keep: dict | None, times: dict | None) -> np.ndarray:
+        with self._parallel():
+            return self._run_steps(plan, x, keep, times)
+
+    def _run_steps(self, plan: _Plan, x: np.ndarray, keep: dict | None, times: dict | None) -> np.ndarray:
         env = {self.graph.input.name: x}
         for name, step, ins, donate, free in zip(plan.names, plan.steps, plan.inputs, plan.donate, plan.free):
             args = [env[t] for t in ins]
@@ -820,25 +1076,49 @@ class Executor:
             keep.update(env)
         return env[self.graph.output]
 
+    def __del__(self) -> None:
+        if getattr(self, "_pool", None) is not None:
+            self._pool.shutdown(wait=False)
+
     def __call__(self, x: Any) -> np.ndarray:
-        """The network's output for a batch ``x`` (float32, C-contiguous)."""
+        """The network's output for a batch ``x`` (float32, C-contiguous); ``x`` itself is never written."""
         return np.ascontiguousarray(self._run(self._fast, self.check_input(x), None, None))
 
     def activations(self, x: Any) -> dict[str, np.ndarray]:
-        """Every tensor by name (the input's name too), computed layer by layer without fusion."""
+        """Every tensor by name (the input's name too), computed layer by layer without fusion.
+
+        >>> import netspec
+        >>> net = netspec.load_source("network n { input x: [2]\\n relu(name='r')\\n dropout(0.5, name='d') }")
+        >>> {k: v.tolist() for k, v in executor(net).activations(np.array([[-1, 2]], F32)).items()}
+        {'x': [[-1.0, 2.0]], 'r': [[0.0, 2.0]], 'd': [[0.0, 2.0]]}
+        """
         keep: dict[str, np.ndarray] = {}
         self._run(self._plain, self.check_input(x), keep, None)
         return {name: keep[name] for name in [self.graph.input.name, *(n.name for n in self.graph.nodes)]}
 
-    def profile(self, x: Any) -> dict[str, float]:
-        """Seconds each step of :meth:`__call__` took on ``x``, by the name of the tensor it makes."""
+    def profile(self, x: Any) -> list[tuple[str, str, tuple[str, ...], float]]:
+        """Time each step of :meth:`__call__` on ``x``: ``(name, op, layers it computes, seconds)``.
+
+        >>> import netspec
+        >>> net = netspec.load_source("network n { input x: [4]\\n dense(3, name='fc')\\n relu(name='r') }")
+        >>> [(name, op, layers) for name, op, layers, _ in executor(net).profile(np.ones((1, 4), F32))]
+        [('r', 'dense', ('fc', 'r'))]
+        """
         times: dict[str, float] = {}
         self._run(self._fast, self.check_input(x), None, times)
-        return times
+        p = self._fast
+        return [(name, op, layers, times[name]) for name, op, layers in zip(p.names, p.ops, p.layers)]
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def executor(net: NetworkReport, weights: Mapping[str, np.ndarray] | str | os.PathLike | None = None,
-             seed: int = 0, fuse: bool = True) -> Executor:
+             seed: int = 0, fuse: bool = True, threads: int | None = None) -> Executor:
     """An :class:`Executor` for a checked network.
 
     ``weights`` is a weights dict, a ``.npz`` / ``.keras`` path, or None for
@@ -852,7 +1132,7 @@ def executor(net: NetworkReport, weights: Mapping[str, np.ndarray] | str | os.Pa
     """
     if weights is None or isinstance(weights, (str, os.PathLike)):
         weights = resolve_weights(net, weights, seed)
-    return Executor(net, weights, fuse=fuse)
+    return Executor(net, weights, fuse=fuse, threads=threads)
 
 
 def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | os.PathLike | None = None,
