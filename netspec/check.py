@@ -317,7 +317,10 @@ class GraphChecker:
         diags = list(extra) + self.diagnostics
         if output not in self.shapes:
             diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))
-        live = self._reaching(output)
+        if self.shapes.get(output) is None:  # the output failed: every layer may still matter
+            live = set(self.shapes)
+        else:
+            live = self._reaching(output)
         nodes = [n for n in self.nodes if n.name in live]
         if "W105" not in self.silenced:
             for node in self.nodes:
