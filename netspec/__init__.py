@@ -18,8 +18,6 @@ Importing netspec loads neither NumPy, TensorFlow nor ONNX; the targets
 load them when asked for.
 """
 
-from __future__ import annotations
-
 from .check import GraphChecker, LayerInfo, NetworkReport, check_graph
 from .diagnostics import CODES, Diagnostic, NetspecError, Note
 from .elaborate import FileReport, check_file, check_source, load, load_source

@@ -35,6 +35,7 @@ __all__ = [
     "boolean",
     "constraint",
     "data_format",
+    "clip",
     "did_you_mean",
     "initializer",
     "int_pair",
@@ -145,12 +146,23 @@ def type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def clip(text: str, limit: int = 60) -> str:
+    """Shorten a user's name for a message.
+
+    >>> clip("a" * 100, 10)
+    'aaaaaaa...'
+    """
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str:
     """A ``; did you mean 'x'?`` suffix, or the empty string.
 
     >>> did_you_mean("conv2", ["conv2d", "dense"])
     "; did you mean 'conv2d'?"
     """
+    if len(name) > 100:  # difflib is quadratic; nothing that long is a typo of a short name
+        return ""
     match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
     if not match:
         lowered = {c.lower(): c for c in candidates}
@@ -209,6 +221,23 @@ def number(value: Any, what: str = "value") -> float:
 def optional_number(value: Any, what: str = "value") -> float | None:
     """A number or ``none``."""
     return None if value is None else number(value, what)
+
+
+def non_negative(value: Any, what: str = "value") -> float:
+    """A number of at least 0 (Keras refuses negative slopes, thresholds and penalties).
+
+    >>> non_negative(0.3)
+    0.3
+    """
+    v = number(value, what)
+    if v < 0:
+        raise ArgError("E306", f"{what} must be at least 0, got {format_value(value)} (Keras refuses it)")
+    return v
+
+
+def optional_non_negative(value: Any, what: str = "value") -> float | None:
+    """Like :func:`non_negative`, or ``none``."""
+    return None if value is None else non_negative(value, what)
 
 
 def rate(value: Any, what: str = "rate") -> float:
@@ -486,8 +515,12 @@ def _keras_object(
             val = axis(val, label)
         elif (name, key) in _ENUM_KWARGS:
             val = _enum(val, label, _ENUM_KWARGS[(name, key)])
+        elif kind == "regularizer":
+            val = non_negative(val, label)
         else:
             val = number(val, label)
+        if (name, key) == ("variance_scaling", "scale") and val <= 0:
+            raise ArgError("E306", f"{label} must be above 0, got {format_value(val)} (Keras refuses it)")
         out.append((key, val))
     return KerasObject(name, tuple(out))
 

@@ -77,8 +77,13 @@ class LayerInfo:
 class NetworkReport:
     """A checked network: its graph, what each layer does, and its diagnostics.
 
-    ``graph`` is None when the network could not be built at all; ``layers``
-    then holds what was checked before the error.
+    ``graph`` is None when the network has errors; ``layers`` then holds
+    what was checked before them.
+
+    >>> from netspec.elaborate import check_source
+    >>> net = check_source("network n {\\n input x: [4, 4, 2]\\n batchnorm()\\n}\\n").networks[0]
+    >>> net.ok, net.params, net.macs
+    (True, (4, 4), 0)
     """
 
     name: str
@@ -302,8 +307,10 @@ class GraphChecker:
         self.layers[node.name] = info
         for code, message, arg in warns:
             if code not in self.silenced:
+                if not message.startswith(node.name + " "):
+                    message = f"{node.name}: {message}"
                 self.diagnostics.append(Diagnostic.warning(
-                    code, f"{node.name}: {message}", node.arg_span(arg) if arg else node.span,
+                    code, message, node.arg_span(arg) if arg else node.span,
                     [Note("in the block called here", s) for s in reversed(node.call_sites)]))
         return info.shape
 
@@ -359,6 +366,12 @@ def check_graph(graph: Graph, silence: Iterable[str] = ()) -> NetworkReport:
     """Check a graph built in Python (or elaborated from a file), collecting every error.
 
     ``silence`` lists warning codes to drop.
+
+    >>> from netspec import ops
+    >>> from netspec.ir import Input
+    >>> g = Graph("g", Input("x", (2, 2, 1)), (Node("c", "conv2d", ("x",), ops.Conv2D(filters=1, kernel_size=(3, 3))),))
+    >>> [(d.code, d.message[:40]) for d in check_graph(g).diagnostics]
+    [('E401', 'conv2d output height would be 0: floor((')]
     """
     checker = GraphChecker(graph.input, silence)
     for node in graph.nodes:

@@ -72,7 +72,6 @@ def _load(file: str, network: str | None, silence: list[str] = ()):  # type: ign
 @click.version_option(package_name="netspec", message="netspec %(version)s")
 def main() -> None:
     """netspec: check CNN specs (.net files) and compile them to NumPy, Keras and ONNX."""
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
 
 
 @main.command()

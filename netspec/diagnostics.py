@@ -79,7 +79,11 @@ CODES: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """A secondary message pointing at a related span (a call site, a producer)."""
+    """A secondary message pointing at a related span (a call site, a producer).
+
+    >>> Note("first bound here").message
+    'first bound here'
+    """
 
     message: str
     span: Span | None = None

@@ -26,13 +26,15 @@ import gc
 import math
 import operator
 import os
+import stat
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import surface as S
-from .argtypes import MAX_SIZE, ArgError, CallValue, did_you_mean, format_value, type_name
+from .argtypes import MAX_SIZE, ArgError, CallValue, clip, did_you_mean, format_value, type_name
 from .check import GraphChecker, NetworkReport
 from .diagnostics import Diagnostic, NetspecError, Note
 from .ir import Graph, Input, Node
@@ -65,6 +67,8 @@ MAX_BLOCK_DEPTH = 100
 MAX_INT = 2**63 - 1
 #: Longest string an expression may produce.
 MAX_STRING = 10_000
+#: Largest spec file netspec reads.
+MAX_FILE_BYTES = 256 * 2**20
 #: Most diagnostics reported for one network before giving up.
 MAX_DIAGNOSTICS = 200
 
@@ -79,6 +83,10 @@ class FileReport:
 
     ``diagnostics`` holds file-level problems (syntax, imports, duplicate
     definitions); each network's own are in its :class:`NetworkReport`.
+
+    >>> r = check_source("network a {\\n input x: [2]\\n dense(1)\\n}\\nnetwork b {\\n input y: [3]\\n}\\n")
+    >>> [n.name for n in r.networks], r.ok, r.network("b").output_shape
+    (['a', 'b'], True, (3,))
     """
 
     path: str
@@ -130,11 +138,14 @@ def check_file(path: str | os.PathLike, silence: Iterable[str] = ()) -> FileRepo
     """Parse, elaborate and check a ``.net`` file; never raises for a bad spec.
 
     A file that cannot be read gives an E603 diagnostic.
+
+    >>> [d.code for d in check_file("no/such/file.net").all_diagnostics]
+    ['E603']
     """
     path = Path(path)
     program = _Program(silence)
     try:
-        data = path.read_bytes()
+        data = read_spec_bytes(path)
     except OSError as err:
         return FileReport(str(path), (), (Diagnostic.error("E603", f"cannot read {path}: {err.strerror or err}"),))
     text = program.decode(data, str(path))
@@ -148,6 +159,12 @@ def load(path: str | os.PathLike, network: str | None = None, silence: Iterable[
 
     The returned report's ``graph`` is the IR; ``layers`` holds each node's
     shape and counts.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "n.net")
+    >>> _ = open(path, "w").write("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n")
+    >>> load(path).total_params
+    10
     """
     report = check_file(path, silence)
     if not report.ok:
@@ -165,6 +182,25 @@ def load_source(text: str, network: str | None = None, filename: str = "<string>
     if not report.ok:
         raise NetspecError(report.all_diagnostics)
     return report.network(network)
+
+
+def read_spec_bytes(path: Path) -> bytes:
+    """A spec file's bytes; refuses what is not a regular file or is over :data:`MAX_FILE_BYTES`.
+
+    ``/dev/zero`` or a FIFO would otherwise be read until memory runs out.
+
+    >>> read_spec_bytes(Path("/dev/null"))
+    Traceback (most recent call last):
+    ...
+    OSError: not a regular file
+    """
+    with open(path, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise OSError(f"file of {info.st_size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit")
+        return f.read(MAX_FILE_BYTES + 1)
 
 
 # --- program: files, imports, blocks ---------------------------------------------------------
@@ -201,9 +237,14 @@ class _Program:
         # rescan them all again and again, making large specs quadratic.
         enabled = gc.isenabled()
         gc.disable()
+        # Nesting is bounded (blocks and brackets 100 deep), but the two together can need
+        # more Python frames than the default limit of 1,000.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 10_000))
         try:
             return self._check(name, text, path)
         finally:
+            sys.setrecursionlimit(limit)
             if enabled:
                 gc.enable()
 
@@ -274,7 +315,7 @@ class _Program:
         if target in self.units:
             return self.units[target].blocks
         try:
-            data = target.read_bytes()
+            data = read_spec_bytes(target)
         except OSError as err:
             self.diags.append(Diagnostic.error(
                 "E207", f"cannot import {item.path!r}: {err.strerror or err} ({target})", item.span))
@@ -315,7 +356,7 @@ def _calls(body: Iterable[S.Stmt]) -> Iterable[S.Call]:
 
 def _unknown_callee(call: S.Call, blocks: dict) -> Diagnostic:
     names = list(OPS) + list(ALIASES) + list(blocks)
-    return Diagnostic.error("E201", f"unknown op or block {call.name!r}" + did_you_mean(call.name, names),
+    return Diagnostic.error("E201", f"unknown op or block {clip(call.name)!r}" + did_you_mean(call.name, names),
                             call.name_span)
 
 
@@ -400,6 +441,7 @@ class _Network:
         self.steps = 0
         self.stack: list[tuple[str, Span]] = []
         self.name_spans: dict[int, Span] = {}
+        self.passes = 1  # how many times the innermost repeat body runs in all
 
     # driver
     def run(self) -> NetworkReport:
@@ -501,15 +543,16 @@ class _Network:
                 raise _Abort(Diagnostic.error("E306", f"repeat count must be at least 0, got {count}", stmt.count.span))
             if count > MAX_REPEAT:
                 raise _Abort(Diagnostic.error("E503", f"repeat count {count:,} is too large (limit {MAX_REPEAT:,})", stmt.count.span))
-            for i in range(count):
-                self.steps += 1  # an empty body still costs a pass: bound nested repeats
-                if self.steps > MAX_STEPS:
-                    raise _Fatal(Diagnostic.error(
-                        "E503", f"network {self.netdef.name!r} runs more than {MAX_STEPS:,} statements; "
-                        "is a repeat count too large?", stmt.count.span))
-                inner = _Scope(scope, values={stmt.var: i} if stmt.var else None)
-                cur = self.exec_body(stmt.body, inner, cur)
-            return cur
+            passes = self.passes * count
+            if passes > MAX_LAYERS and any(True for _ in _calls(stmt.body)):
+                raise _Fatal(Diagnostic.error(
+                    "E503", f"nested repeats would run their body {passes:,} times, building at least that many "
+                    f"layers (limit {MAX_LAYERS:,})", stmt.count.span))
+            outer, self.passes = self.passes, passes
+            try:
+                return self._repeat(stmt, scope, cur, count)
+            finally:
+                self.passes = outer
         if isinstance(stmt, S.IfStmt):
             cond = self.eval(stmt.cond, scope)
             if not isinstance(cond, bool):
@@ -519,7 +562,22 @@ class _Network:
         if isinstance(stmt, S.DefaultStmt):
             self.exec_default(stmt, scope)
             return cur
+        if isinstance(stmt, S.InputStmt):
+            raise _Abort(Diagnostic.error(
+                "E101", "an input statement belongs at the start of a network; a block takes its input as 'in'",
+                stmt.span))
         raise _Abort(Diagnostic.error("E101", "unexpected statement", getattr(stmt, "span", None)))
+
+    def _repeat(self, stmt: S.RepeatStmt, scope: _Scope, cur: str, count: int) -> str:
+        for i in range(count):
+            self.steps += 1  # an empty body still costs a pass: bound nested repeats
+            if self.steps > MAX_STEPS:
+                raise _Fatal(Diagnostic.error(
+                    "E503", f"network {self.netdef.name!r} runs more than {MAX_STEPS:,} statements; "
+                    "is a repeat count too large?", stmt.count.span))
+            inner = _Scope(scope, values={stmt.var: i} if stmt.var else None)
+            cur = self.exec_body(stmt.body, inner, cur)
+        return cur
 
     def exec_default(self, stmt: S.DefaultStmt, scope: _Scope) -> None:
         op = canonical_op(stmt.op)
@@ -553,7 +611,7 @@ class _Network:
             hint = did_you_mean(name, scope.visible())
             if name == "in":
                 raise _Abort(Diagnostic.error("E203", "'in' is only defined inside a block", span))
-            raise _Abort(Diagnostic.error("E203", f"unbound name {name!r}" + hint, span))
+            raise _Abort(Diagnostic.error("E203", f"unbound name {clip(name)!r}" + hint, span))
         kind, value = found
         if kind != "tensor":
             raise _Abort(Diagnostic.error("E302", f"{name!r} is a value ({format_value(value)}), not a tensor", span))
@@ -583,6 +641,7 @@ class _Network:
                   ) -> tuple[list[tuple[Any, Span]], dict[str, tuple[Any, Span]]]:
         positional: list[tuple[Any, Span]] = []
         keyword: dict[str, tuple[Any, Span]] = {}
+        poisoned = False
         for a in args:
             if a.name is None:
                 if keyword:
@@ -590,7 +649,13 @@ class _Network:
                 if tensors:
                     if not isinstance(a.value, S.Name):
                         raise _Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
-                    positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
+                    try:
+                        positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
+                    except _Abort as err:
+                        if err.diag is not None:
+                            raise
+                        poisoned = True  # reported already; still look at the other names
+                        positional.append((_POISON, a.span))
                 else:
                     positional.append((self.eval(a.value, scope), a.value.span))
             else:
@@ -599,6 +664,8 @@ class _Network:
                     raise _Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
                 self.name_spans[id(a.value.span)] = name_span
                 keyword[a.name] = (self.eval(a.value, scope), a.value.span)
+        if poisoned:
+            raise _Abort(None)
         return positional, keyword
 
     def bind_args(self, callee: str, names: list[str], positional: list[tuple[Any, Span]],
@@ -615,7 +682,7 @@ class _Network:
             name_span = self.name_spans.get(id(span), span)
             if key not in names:
                 raise _Abort(Diagnostic.error(
-                    "E202", f"unknown argument {key!r} for {callee}" + did_you_mean(key, names), name_span))
+                    "E202", f"unknown argument {clip(key)!r} for {clip(callee)}" + did_you_mean(key, names), name_span))
             if key in values:
                 raise _Abort(Diagnostic.error("E304", f"argument {key!r} of {callee} is given twice", name_span))
             values[key] = (v, span)
@@ -723,7 +790,7 @@ class _Network:
         if isinstance(expr, S.Name):
             found = scope.find(expr.id)
             if found is None:
-                raise _Abort(Diagnostic.error("E203", f"unbound name {expr.id!r}" + did_you_mean(expr.id, scope.visible()), expr.span))
+                raise _Abort(Diagnostic.error("E203", f"unbound name {clip(expr.id)!r}" + did_you_mean(expr.id, scope.visible()), expr.span))
             kind, value = found
             if kind == "tensor":
                 raise _Abort(Diagnostic.error(
@@ -739,7 +806,9 @@ class _Network:
                 raise _Abort(Diagnostic.error("E307", f"unary {expr.op} needs a number, got {type_name(v)}", expr.span))
             return -v if expr.op == "-" else v
         if isinstance(expr, S.Binary):
-            return self.binary(expr, scope)
+            if expr.op in _LEFT_ASSOCIATIVE:
+                return self.binary(expr, scope)
+            return self.binary_step(expr, self.eval(expr.left, scope), scope)
         if isinstance(expr, S.TupleExpr):
             return tuple(self.eval(i, scope) for i in expr.items)
         if isinstance(expr, S.Index):
@@ -797,8 +866,19 @@ class _Network:
         return min(items) if expr.name == "min" else max(items)
 
     def binary(self, expr: S.Binary, scope: _Scope) -> Any:
+        # Walk the left spine of a left-associative chain (1 + 2 + ... + n) without recursion.
+        spine = []
+        node: S.Expr = expr
+        while isinstance(node, S.Binary) and node.op in _LEFT_ASSOCIATIVE:
+            spine.append(node)
+            node = node.left
+        value = self.eval(node, scope)
+        for step in reversed(spine):
+            value = self.binary_step(step, value, scope)
+        return value
+
+    def binary_step(self, expr: S.Binary, left: Any, scope: _Scope) -> Any:
         op = expr.op
-        left = self.eval(expr.left, scope)
         if op in ("and", "or"):
             if not isinstance(left, bool):
                 raise _Abort(Diagnostic.error("E307", f"'{op}' needs true or false, got {type_name(left)}", expr.left.span))
@@ -875,6 +955,7 @@ def _power(base: Any, exp: Any) -> Any:
         return math.inf
 
 
+_LEFT_ASSOCIATIVE = frozenset({"+", "-", "*", "/", "//", "%", "and", "or"})
 _ARITH = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
     "//": operator.floordiv, "%": operator.mod,

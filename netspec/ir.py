@@ -82,6 +82,11 @@ class Graph:
     """A whole network: input, nodes in dependency order, and the output's name.
 
     ``output`` defaults to the last node (or the input when there are none).
+
+    >>> from netspec import ops
+    >>> g = Graph("g", Input("x", (4,)), (Node("d", "dense", ("x",), ops.Dense(units=2)),))
+    >>> g.output, len(g)
+    ('d', 1)
     """
 
     name: str

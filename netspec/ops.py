@@ -272,16 +272,16 @@ class Activation:
 class ReLU:
     """``relu`` / ``ReLU``: ``max_value``, ``negative_slope``, ``threshold`` as Keras."""
 
-    max_value: float | None = arg(at.optional_number, None)
-    negative_slope: float = arg(at.number, 0.0)
-    threshold: float = arg(at.number, 0.0)
+    max_value: float | None = arg(at.optional_non_negative, None)
+    negative_slope: float = arg(at.non_negative, 0.0)
+    threshold: float = arg(at.non_negative, 0.0)
 
 
 @dataclass(frozen=True, slots=True)
 class LeakyReLU:
     """``leaky_relu`` / ``LeakyReLU``."""
 
-    negative_slope: float = arg(at.number, 0.3)
+    negative_slope: float = arg(at.non_negative, 0.3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,28 +413,32 @@ def _mul(*factors: int | None) -> int | None:
 
 
 def _window_warnings(op: str, shape: Shape, fmt: str, size, strides, dilation, padding, kernel_arg: str):
-    out = []
     if len(shape) != 3:
-        return out
+        return []
     h, w, _ = _image(op, shape, fmt)
+    skipped, dropped = [], []
     for side, (length, axis_name) in enumerate(((h, "rows"), (w, "columns"))):
         window = effective_window(size[side], dilation[side])
         if strides[side] > window:
-            out.append((
-                "W104",
-                f"{op} stride {strides[side]} is larger than its window {window}: "
-                f"{strides[side] - window} of every {strides[side]} input {axis_name} are never read",
-                "strides",
-            ))
-        dropped = dropped_cells(length, size[side], strides[side], dilation[side], _side_pads(padding, side))
-        if dropped and strides[side] <= window:
-            out.append((
-                "W101",
-                f"{op} stride {strides[side]} does not tile the input: the last {dropped} of "
-                f"{length} {axis_name} are silently dropped",
-                "strides",
-            ))
+            skipped.append(f"{strides[side] - window} of every {strides[side]} input {axis_name}")
+            continue
+        lost = dropped_cells(length, size[side], strides[side], dilation[side], _side_pads(padding, side))
+        if lost:
+            dropped.append(f"the last {lost} of {length} {axis_name}")
+    # One warning per kind, naming both axes: both point at the same `strides` argument.
+    out = []
+    if skipped:
+        out.append(("W104", f"{op} stride {_pair(strides)} is larger than its window "
+                    f"{_pair(tuple(effective_window(k, d) for k, d in zip(size, dilation)))}: "
+                    f"{' and '.join(skipped)} are never read", "strides"))
+    if dropped:
+        out.append(("W101", f"{op} stride {_pair(strides)} does not tile the input: "
+                    f"{' and '.join(dropped)} are silently dropped", "strides"))
     return out
+
+
+def _pair(values: Sequence[int]) -> str:
+    return str(values[0]) if values[0] == values[1] else f"({values[0]}, {values[1]})"
 
 
 # --- OpDef ---------------------------------------------------------------------------
@@ -467,6 +471,10 @@ class OpDef:
     ``rf`` says how the op changes a receptive field: ``'window'`` (uses
     :meth:`window`), ``'identity'``, ``'global'`` (every input cell) or
     ``'merge'`` (the widest of the inputs).
+
+    >>> d = OPS["dense"]
+    >>> d.keras_class, d.auto_name, d.infer(Dense(units=3), [(5,)])
+    ('Dense', 'dense', (3,))
     """
 
     name: str

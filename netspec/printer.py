@@ -27,22 +27,52 @@ __all__ = ["to_source"]
 
 
 def to_source(graph: Graph) -> str:
-    """The graph as ``.net`` text: every node named, only non-default arguments written."""
+    """The graph as ``.net`` text: every node named, only non-default arguments written.
+
+    Each tensor is bound to its layer name where that is an identifier, else
+    to a generated one; the layer name itself always travels in ``name=``.
+    Raises ValueError if the graph's or the input's name is not an identifier.
+
+    >>> from netspec import ops
+    >>> from netspec.ir import Input, Node
+    >>> g = Graph("g", Input("x", (4,)), (Node("layer-1", "dense", ("x",), ops.Dense(units=2)),))
+    >>> print(to_source(g))
+    network g {
+        input x: [4]
+        _t0 = x -> dense(2, name='layer-1')
+        _t0
+    }
+    """
+    for what, name in (("network", graph.name), ("input", graph.input.name)):
+        if not _is_identifier(name):
+            raise ValueError(f"the {what} name {name!r} is not an identifier, so it cannot be written as .net")
     dims = ", ".join("?" if d is None else str(d) for d in graph.input.shape)
     layout = " channels_first" if graph.input.data_format == "channels_first" else ""
     lines = [f"network {graph.name} {{", f"    input {graph.input.name}: [{dims}]{layout}"]
-    for node in graph.nodes:
+    bound = {graph.input.name: graph.input.name}
+    for i, node in enumerate(graph.nodes):
+        var = node.name if _is_identifier(node.name) and node.name not in bound.values() else f"_t{i}"
+        while var in bound.values():
+            var = "_" + var
+        bound[node.name] = var
         args = _args(node.attrs, graph.input.data_format)
         args.append(f"name={node.name!r}")
-        opdef = OPS[node.op]
-        if opdef.merge:
-            call = f"{node.op}({', '.join(list(node.inputs) + args)})"
-            lines.append(f"    {node.name} = {call}")
+        inputs = [bound[t] for t in node.inputs]
+        if OPS[node.op].merge:
+            lines.append(f"    {var} = {node.op}({', '.join(inputs + args)})")
         else:
-            lines.append(f"    {node.name} = {node.inputs[0]} -> {node.op}({', '.join(args)})")
-    lines.append(f"    {graph.output}")
+            lines.append(f"    {var} = {inputs[0]} -> {node.op}({', '.join(args)})")
+    lines.append(f"    {bound[graph.output]}")
     lines.append("}")
     return "\n".join(lines)
+
+
+_KEYWORDS = frozenset(
+    "network block input repeat as if else default in and or not true false none import".split())
+
+
+def _is_identifier(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and name not in _KEYWORDS
 
 
 def _args(attrs: object, default_format: str) -> list[str]:

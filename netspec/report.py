@@ -131,16 +131,19 @@ def network_json(net: NetworkReport) -> dict:
             "column": node.span.column if node.span else None,
         })
     trainable, non_trainable = net.params
+    ok = net.ok
+    # A network with errors has no totals: null, so that "not computed" never reads as zero.
     return {
         "name": net.name,
-        "ok": net.ok,
+        "ok": ok,
         "input_shape": _json_shape(net.input_shape),
-        "output_shape": _json_shape(net.output_shape) if net.ok else None,
+        "output_shape": _json_shape(net.output_shape) if ok else None,
         "data_format": graph.input.data_format if graph is not None else None,
-        "params": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable},
-        "macs": net.macs,
-        "weight_bytes": net.weight_bytes,
-        "activation_bytes": net.activation_bytes,
+        "params": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
+        if ok else None,
+        "macs": net.macs if ok else None,
+        "weight_bytes": net.weight_bytes if ok else None,
+        "activation_bytes": net.activation_bytes if ok else None,
         "layers": layers,
     }
 

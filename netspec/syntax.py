@@ -30,13 +30,15 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import surface as S
-from .diagnostics import Diagnostic, NetspecError
+from .diagnostics import Diagnostic, NetspecError, Note
 from .source import Source, Span
 
 __all__ = ["MAX_NESTING", "grammar_path", "parse_source"]
 
 #: Deepest nesting of brackets, braces and expressions netspec accepts.
 MAX_NESTING = 100
+#: Most terms (operands, operators, calls) one expression may have.
+MAX_EXPR_TERMS = 10_000
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
 _CLOSE = {")", "]", "}"}
@@ -64,6 +66,7 @@ class _PostLex:
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         depth: list[str] = []
+        openers: list[Token] = []
         pending: Token | None = None
         for tok in stream:
             if tok.type == "_NL":
@@ -79,13 +82,22 @@ class _PostLex:
             if tok.type != "STRING":
                 if tok.value in _OPEN:
                     depth.append(tok.value)
+                    openers.append(tok)
                     if len(depth) > MAX_NESTING:
                         raise _TooDeep(tok)
                 elif tok.value in _CLOSE and depth and _OPEN[depth[-1]] == tok.value:
                     depth.pop()
+                    openers.pop()
             yield tok
         if pending is not None:
             yield pending
+        if openers:  # name the bracket that is never closed rather than every possible next token
+            raise _Unclosed(openers[-1])
+
+
+class _Unclosed(Exception):
+    def __init__(self, token: Token):
+        self.token = token
 
 
 class _TooDeep(Exception):
@@ -128,12 +140,27 @@ def parse_source(text: str, filename: str = "<string>") -> S.File:
     _TRANSFORMER.depth = {}
     try:
         return parser.parse(text)
+    except _Unclosed as err:
+        opener = err.token
+        line, col = source.line_col(opener.start_pos or 0)
+        closer = _OPEN[str(opener.value)]
+        raise NetspecError([Diagnostic.error(
+            "E102", f"unexpected end of file: {str(opener.value)!r} at line {line}, column {col} is never closed; "
+            f"expected {closer!r}", _eof_span(source),
+            [Note(f"{str(opener.value)!r} opened here", Span(source, opener.start_pos or 0, (opener.start_pos or 0) + 1))],
+        )]) from None
     except _TooDeep as err:
         start = err.token.start_pos or 0
         raise NetspecError([Diagnostic.error(
             "E502", f"brackets nested more than {MAX_NESTING} deep", Span(source, start, start + 1))]) from None
     except UnexpectedInput as err:
         raise NetspecError([_syntax_error(err, source)]) from None
+    except _LiteralTooLong as err:
+        raise NetspecError([Diagnostic.error(
+            "E501", f"number literal of {err.digits:,} digits is too large", err.span)]) from None
+    except _ExprTooLong as err:
+        raise NetspecError([Diagnostic.error(
+            "E502", f"expression has more than {MAX_EXPR_TERMS:,} terms", err.span)]) from None
     except _ExprTooDeep as err:
         raise NetspecError([Diagnostic.error(
             "E502", f"expression nested more than {MAX_NESTING} deep", err.span)]) from None
@@ -178,6 +205,14 @@ def _expected(names: set[str] | frozenset[str]) -> str:
     return "; expected " + ", ".join(shown[:-1]) + " or " + shown[-1]
 
 
+def _eof_span(source: Source) -> Span:
+    """Just past the last character (on the last line when the file ends with a newline)."""
+    end = len(source.text)
+    if source.text.endswith("\n"):
+        end -= 1
+    return Span(source, end, end)
+
+
 def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
     if isinstance(err, UnexpectedCharacters):
         pos = err.pos_in_stream or 0
@@ -191,9 +226,7 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
         if isinstance(err, UnexpectedToken) and err.accepts:
             expected = set(err.accepts)
         if tok is None or tok.type == "$END":
-            end = len(source.text)
-            return Diagnostic.error("E102", "unexpected end of file" + _expected(expected),
-                                    Span(source, max(0, end - 1), end))
+            return Diagnostic.error("E102", "unexpected end of file" + _expected(expected), _eof_span(source))
         start = tok.start_pos or 0
         end = tok.end_pos or start + 1
         shown = "newline" if tok.type == "_NL" else repr(str(tok.value))
@@ -208,6 +241,16 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
 class _ExprTooDeep(Exception):
     def __init__(self, span: Span):
         self.span = span
+
+
+class _ExprTooLong(_ExprTooDeep):
+    pass
+
+
+class _LiteralTooLong(Exception):
+    def __init__(self, span: Span, digits: int):
+        self.span = span
+        self.digits = digits
 
 
 class _Unknown:
@@ -272,11 +315,23 @@ class _ToAst(Transformer):
     def _tok(self, tok: Token) -> Span:
         return Span(self.source, tok.start_pos or 0, tok.end_pos or 0)
 
-    def _expr(self, node, *children):
-        d = 1 + max((self.depth.get(id(c), 0) for c in children), default=0)
+    def _expr(self, node, *children, spine=None):
+        """Bound an expression's nesting and size while it is being built.
+
+        ``spine`` is the left operand of a left-associative operator: the
+        evaluator walks such chains iteratively, so ``1 + 1 + ... + 1`` does
+        not count as nesting, only as size.
+        """
+        d = max([1 + self.depth.get(id(c), (0, 1))[0] for c in children]
+                + ([self.depth.get(id(spine), (0, 1))[0]] if spine is not None else []), default=1)
+        size = 1 + sum(self.depth.get(id(c), (0, 1))[1] for c in children)
+        if spine is not None:
+            size += self.depth.get(id(spine), (0, 1))[1]
         if d > MAX_NESTING:
             raise _ExprTooDeep(node.span)
-        self.depth[id(node)] = d
+        if size > MAX_EXPR_TERMS:
+            raise _ExprTooLong(node.span)
+        self.depth[id(node)] = (d, size)
         return node
 
     # items
@@ -353,6 +408,8 @@ class _ToAst(Transformer):
 
     def number(self, tok):
         text = str(tok)
+        if len(text) > 1000:  # int() refuses over 4,300 digits; no size needs a tenth of that
+            raise _LiteralTooLong(self._tok(tok), len(text))
         value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
         return S.Const(value, self._tok(tok))
 
@@ -398,13 +455,13 @@ class _ToAst(Transformer):
         return self._expr(S.Binary(str(op), left, right, self._span(left, right)), left, right)
 
     def binary(self, left, op, right):
-        return self._expr(S.Binary(str(op), left, right, self._span(left, right)), left, right)
+        return self._expr(S.Binary(str(op), left, right, self._span(left, right)), right, spine=left)
 
     def or_(self, left, right):
-        return self._expr(S.Binary("or", left, right, self._span(left, right)), left, right)
+        return self._expr(S.Binary("or", left, right, self._span(left, right)), right, spine=left)
 
     def and_(self, left, right):
-        return self._expr(S.Binary("and", left, right, self._span(left, right)), left, right)
+        return self._expr(S.Binary("and", left, right, self._span(left, right)), right, spine=left)
 
 
 _TRANSFORMER = _ToAst()

@@ -227,10 +227,6 @@ network n {
 
 
 @pytest.mark.parametrize("name", ["layer-1", "default", "block 1", "input"])
-@pytest.mark.xfail(strict=True, reason=(
-    "to_source binds each node to its layer name (`NAME = ...`), so a Keras layer name that is not an "
-    "identifier or is a keyword ('layer-1', 'default') prints text that does not parse; bind tensors to "
-    "generated identifiers and keep the layer name in name='...'"))
 def test_layer_names_that_are_not_identifiers_round_trip(name: str) -> None:
     graph = Graph("g", Input("x", (4,)), (Node(name, "dense", ("x",), ops.Dense(units=2)),))
     assert_round_trip(graph)
