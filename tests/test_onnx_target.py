@@ -225,7 +225,7 @@ network relu_forms {
     a = h -> relu(max_value=6)
     b = h -> relu(negative_slope=0.1)
     c = h -> relu(threshold=0.5)
-    d = h -> relu(max_value=2, negative_slope=0.1, threshold=-0.5)
+    d = h -> relu(max_value=2, negative_slope=0.1, threshold=0.5)
     e = h -> relu(max_value=6, threshold=0.3)
     f = h -> relu(max_value=0.7)
     g = h -> relu(negative_slope=0.3, max_value=1.5)
@@ -355,8 +355,9 @@ def test_same_padding_is_asymmetric():
     assert [list(a.ints) for a in conv.attribute if a.name == "pads"] == [[0, 0, 1, 1]]
 
 
+# Keras refuses negative thresholds, slopes and max values, and so does check (E306).
 @pytest.mark.parametrize("args", ["max_value=6", "negative_slope=0.1, threshold=0.5",
-                                  "max_value=2, negative_slope=0.1, threshold=-0.5", "threshold=-1.0"])
+                                  "max_value=2, negative_slope=0.1, threshold=1.5", "threshold=1.0", "max_value=0"])
 def test_relu_matches_the_keras_formula(args):
     x = np.linspace(-3, 8, 23, dtype=np.float32).reshape(1, -1)
     kw = dict(eval(f"dict({args})"))
