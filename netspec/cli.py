@@ -20,9 +20,16 @@ __all__ = ["main"]
 
 
 def _silence_codes(values: Iterable[str]) -> list[str]:
+    from .diagnostics import CODES
+
     codes: list[str] = []
     for value in values:
         codes.extend(c.strip().upper() for c in value.split(",") if c.strip())
+    warnings = sorted(c for c in CODES if c.startswith("W"))
+    for code in codes:
+        if code not in warnings:
+            raise click.BadParameter(f"{code!r} is not a warning code; expected one of {', '.join(warnings)}",
+                                     param_hint="'--silence'")
     return codes
 
 
