@@ -730,7 +730,7 @@ class _Network:
 
     def layer_name(self, opdef: Any, given: tuple[Any, Span] | None) -> str:
         assert self.checker is not None
-        if given is not None:
+        if given is not None and given[0] is not None:  # name=none picks a name, as in Keras
             value, span = given
             if not isinstance(value, str) or not value or any(c in value for c in "/\x00\n"):
                 raise _Abort(Diagnostic.error(

@@ -993,7 +993,8 @@ class Executor:
         last_use[output] = len(nodes)
         root = {self.graph.input.name: self.graph.input.name}
         for node in nodes:
-            view = node.op in _VIEW_OPS or (node.op == "activation" and node.attrs.activation == "linear")
+            view = (node.op in _VIEW_OPS or (node.op == "activation" and node.attrs.activation == "linear")
+                    or (node.op == "zeropad2d" and not any(sum(node.attrs.padding, ()))))  # _pad returns x
             root[node.name] = root[node.inputs[0]] if view else node.name
         group_end: dict[str, int] = {}
         for name, r in root.items():

@@ -465,14 +465,25 @@ def _pool(op_type: str) -> Callable[[_Builder, Node], None]:
         x = b.get(node.inputs[0], perm)
         doc = _node_doc(node)
         attrs: dict[str, Any] = {"kernel_shape": list(a.pool_size), "strides": list(a.strides)}
+        hw = b.shapes[node.inputs[0]][:2] if a.data_format == "channels_last" else b.shapes[node.inputs[0]][1:]
         if isinstance(a.padding, tuple):
-            # Explicit padding is zero padding that the pool sees (ZeroPadding2D then 'valid').
+            # Explicit padding is zero padding that the pool sees (ZeroPadding2D then 'valid'); a
+            # Pad node, since onnxruntime refuses pool pads as large as the window.
             (t, bottom), (left, r) = a.padding
-            if op_type == "AveragePool":
-                attrs.update(pads=[t, left, bottom, r], count_include_pad=1)
-            else:
-                pads = b.ints(f"{node.name}/pads", [0, 0, t, left, 0, 0, bottom, r])
-                x = b.emit("Pad", [x, pads], b.fresh(f"{node.name}/pad"), doc)
+            pads = b.ints(f"{node.name}/pads", [0, 0, t, left, 0, 0, bottom, r])
+            x = b.emit("Pad", [x, pads], b.fresh(f"{node.name}/pad"), doc)
+        elif (op_type == "MaxPool" and a.padding == "same"
+              and any(d is None and s > k for d, s, k in zip(hw, a.strides, a.pool_size))):
+            # onnxruntime's SAME_UPPER computes a negative pad when the stride exceeds the
+            # window; compute the 'same' split from the runtime size and pad with -inf.
+            x = b.emit("Pad", [x, _same_pads_at_runtime(b, node, x, a.pool_size, a.strides),
+                               b.scalar(-np.inf)], b.fresh(f"{node.name}/pad"), doc)
+            # Runtime pads hide every size from shape inference; a Reshape that copies sizes
+            # (0) and states the channel count gives it back.
+            shape = b.shapes[node.inputs[0]]
+            channels = shape[2] if a.data_format == "channels_last" else shape[0]
+            x = b.emit("Reshape", [x, b.ints(f"{node.name}/keep", [0, channels or 0, 0, 0])],
+                       b.fresh(f"{node.name}/padded"), doc)
         else:
             # 'same': max ignores padded cells, average divides by the real ones (Keras).
             attrs.update(b.pads_for(node.inputs[0], a.data_format, a.pool_size, a.strides, (1, 1),
@@ -482,6 +493,34 @@ def _pool(op_type: str) -> Callable[[_Builder, Node], None]:
         b.emit(op_type, [x], node.name, doc, **attrs)
         b.done(node, perm)
     return lower
+
+
+def _same_pads_at_runtime(b: _Builder, node: Node, x: str, size: tuple[int, int],
+                          strides: tuple[int, int]) -> str:
+    """ONNX ``pads`` for 'same' on an NCHW value whose sizes are known only at run time.
+
+    Per side: ``out = ceil(L / S)``, ``total = max((out - 1) * S + k - L, 0)``, the
+    extra unit at the end, as :func:`netspec.shapes.same_padding`.
+    """
+    doc = _node_doc(node)
+    shape = b.emit("Shape", [x], b.fresh(f"{node.name}/shape"), doc)
+    begins, ends = [], []
+    for axis, (k, stride) in zip((2, 3), zip(size, strides)):
+        length = b.emit("Gather", [shape, b.ints(f"{node.name}/axis", [axis])], b.fresh(f"{node.name}/len"), doc)
+        s_ = b.ints(f"{node.name}/stride", [stride])
+        out = b.emit("Div", [b.emit("Add", [length, b.ints(f"{node.name}/s1", [stride - 1])],
+                                    b.fresh(f"{node.name}/up"), doc), s_], b.fresh(f"{node.name}/out"), doc)
+        span = b.emit("Add", [b.emit("Mul", [b.emit("Sub", [out, b.ints(f"{node.name}/one", [1])],
+                                                    b.fresh(f"{node.name}/last"), doc), s_],
+                                     b.fresh(f"{node.name}/reach"), doc),
+                              b.ints(f"{node.name}/k", [k])], b.fresh(f"{node.name}/span"), doc)
+        total = b.emit("Max", [b.emit("Sub", [span, length], b.fresh(f"{node.name}/need"), doc),
+                               b.ints(f"{node.name}/zero", [0])], b.fresh(f"{node.name}/total"), doc)
+        begin = b.emit("Div", [total, b.ints(f"{node.name}/two", [2])], b.fresh(f"{node.name}/begin"), doc)
+        begins.append(begin)
+        ends.append(b.emit("Sub", [total, begin], b.fresh(f"{node.name}/end"), doc))
+    zeros = b.ints(f"{node.name}/nc", [0, 0])
+    return b.emit("Concat", [zeros, *begins, zeros, *ends], b.fresh(f"{node.name}/pads"), doc, axis=0)
 
 
 def _global_pool(op_type: str) -> Callable[[_Builder, Node], None]:
