@@ -38,6 +38,7 @@ from .shapes import (
 )
 
 __all__ = [
+    "ACTIVATION_OPS",
     "ALIASES",
     "OPS",
     "REQUIRED",
@@ -817,7 +818,8 @@ def _concat_infer(a: Concat, shapes: list[Shape]) -> Shape:
 
 # --- the table ---------------------------------------------------------------------------------
 
-_ACTIVATION_OPS = (
+#: Ops that apply one ``keras.activations`` function and take no arguments.
+ACTIVATION_OPS = (
     "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential", "linear",
 )
 
@@ -857,7 +859,7 @@ _DEFS: list[OpDef] = [
     OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",)),
     OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",)),
     OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",)),
-    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape) for name in _ACTIVATION_OPS],
+    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape) for name in ACTIVATION_OPS],
     OpDef("add", NoArgs, "Add", "add", _elementwise_infer("add"), ("Add",), rf="merge", merge=True),
     OpDef("multiply", NoArgs, "Multiply", "multiply", _elementwise_infer("multiply"), ("Multiply",),
           rf="merge", merge=True),

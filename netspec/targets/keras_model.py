@@ -55,6 +55,7 @@ from ..check import NetworkReport
 from ..diagnostics import Diagnostic, NetspecError
 from ..fileio import atomic_output
 from ..ir import Graph, Node
+from ..ops import ACTIVATION_OPS
 
 __all__ = [
     "LOWERINGS",
@@ -450,9 +451,7 @@ LOWERINGS: dict[str, Lowering] = {
     "leaky_relu": _lower_leaky,
     "elu": _lower_elu,
     "softmax": _lower_softmax,
-    **{name: _lower_named(name) for name in (
-        "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential",
-        "linear")},
+    **{name: _lower_named(name) for name in ACTIVATION_OPS},
     "add": _lower_merge("Add"),
     "multiply": _lower_merge("Multiply"),
     "concat": _lower_merge("Concatenate"),

@@ -41,6 +41,7 @@ from ..check import NetworkReport
 from ..diagnostics import Diagnostic, NetspecError
 from ..fileio import atomic_output
 from ..ir import Node
+from ..ops import ACTIVATION_OPS
 from ..shapes import same_padding
 from ..weights import resolve_weights, save_weights, validate_weights
 
@@ -802,9 +803,7 @@ LOWERINGS: dict[str, Lowering] = {
     "leaky_relu": _lower_leaky,
     "elu": _lower_elu,
     "softmax": _lower_softmax,
-    **{name: _lower_named(name) for name in (
-        "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential",
-        "linear")},
+    **{name: _lower_named(name) for name in ACTIVATION_OPS},
     "add": _lower_elementwise(np.add),
     "multiply": _lower_elementwise(np.multiply),
     "concat": _lower_concat,

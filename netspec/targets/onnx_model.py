@@ -58,6 +58,7 @@ from ..check import NetworkReport, check_graph
 from ..diagnostics import Diagnostic, NetspecError
 from ..fileio import atomic_output
 from ..ir import Graph, Node
+from ..ops import ACTIVATION_OPS
 from ..shapes import same_padding
 
 __all__ = ["LOWERINGS", "MIN_OPSET", "compile_onnx", "default_opset", "newest_opset", "to_onnx"]
@@ -691,9 +692,7 @@ LOWERINGS: dict[str, Callable[[_Builder, Node], None]] = {
     "leaky_relu": _activation_op("leaky_relu"),
     "elu": _activation_op("elu"),
     "softmax": _activation_op("softmax"),
-    **{name: _activation_op(name) for name in (
-        "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential",
-        "linear")},
+    **{name: _activation_op(name) for name in ACTIVATION_OPS},
     "add": _merge("Add"),
     "multiply": _merge("Mul"),
     "concat": _concat,
