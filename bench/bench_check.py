@@ -77,6 +77,9 @@ def main() -> None:
     parser.add_argument("--skip-keras", action="store_true")
     args = parser.parse_args()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    # Measure netspec as installed: pip byte-compiles a package when it installs it, but an
+    # editable checkout under PYTHONDONTWRITEBYTECODE=1 would recompile every module each run.
+    subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "netspec")], check=True)
     has_nnef = subprocess.run([PY, "-c", "import nnef"], capture_output=True).returncode == 0
 
     print(f"python: {PY}")

@@ -19,7 +19,6 @@ KerasObject(name='he_normal', kwargs=(('seed', None),))
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,6 +162,8 @@ def did_you_mean(name: str, candidates: list[str] | tuple[str, ...] | set[str]) 
     """
     if len(name) > 100:  # difflib is quadratic; nothing that long is a typo of a short name
         return ""
+    import difflib  # only when there is a mistake: keeps `netspec check` start-up short
+
     match = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
     if not match:
         lowered = {c.lower(): c for c in candidates}

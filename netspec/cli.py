@@ -7,7 +7,6 @@ no Python traceback reaches the user.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -106,6 +105,8 @@ def check(file: str, network: str | None, fmt: str, strict: bool, silence: tuple
                 extra = list(err.diagnostics)
     diagnostics = list(report.diagnostics) + [d for n in nets for d in n.diagnostics] + extra
     if fmt == "json":
+        import json
+
         out = to_json(report, nets)
         out["diagnostics"] += [d.to_json() for d in extra]
         click.echo(json.dumps(out))

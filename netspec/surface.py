@@ -12,11 +12,6 @@ equality).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-from .source import Span
-
 __all__ = [
     "Arg", "Binary", "BindStmt", "BlockDef", "Call", "Chain", "Const", "DefaultStmt", "Expr",
     "File", "FunCall", "IfStmt", "Import", "Index", "InputStmt", "Name", "NetworkDef", "Param",
@@ -24,161 +19,228 @@ __all__ = [
 ]
 
 
+class _Node:
+    """Plain slotted records: cheap to define (``netspec check`` starts fast) and to build.
+
+    Equality compares every field but the spans; ``repr`` shows the same fields.
+    """
+
+    __slots__: tuple[str, ...] = ()
+    _compared: tuple[str, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(getattr(self, f) == getattr(other, f) for f in self._compared)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *(getattr(self, f) for f in self._compared)))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self._compared)})"
+
+
 
 # --- expressions -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Const:
+class Const(_Node):
     """A literal: number, string, ``true``, ``false`` or ``none``."""
 
-    value: Any
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('value', 'span')
+    _compared = ('value',)
+
+    def __init__(self, value, span) -> None:
+        self.value = value
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+class Name(_Node):
     """A name in an expression: a block parameter, a repeat counter or a tensor (``in`` too)."""
 
-    id: str
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('id', 'span')
+    _compared = ('id',)
+
+    def __init__(self, id, span) -> None:
+        self.id = id
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class Unary:
+class Unary(_Node):
     """``-x``, ``+x`` or ``not x``."""
 
-    op: str
-    operand: Expr
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('op', 'operand', 'span')
+    _compared = ('op', 'operand')
+
+    def __init__(self, op, operand, span) -> None:
+        self.op = op
+        self.operand = operand
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class Binary:
+class Binary(_Node):
     """Arithmetic, comparison, ``and`` and ``or``."""
 
-    op: str
-    left: Expr
-    right: Expr
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('op', 'left', 'right', 'span')
+    _compared = ('op', 'left', 'right')
+
+    def __init__(self, op, left, right, span) -> None:
+        self.op = op
+        self.left = left
+        self.right = right
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class Index:
+class Index(_Node):
     """``t[i]``."""
 
-    target: Expr
-    index: Expr
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('target', 'index', 'span')
+    _compared = ('target', 'index')
+
+    def __init__(self, target, index, span) -> None:
+        self.target = target
+        self.index = index
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class TupleExpr:
+class TupleExpr(_Node):
     """``(a, b, ...)``."""
 
-    items: tuple[Expr, ...]
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('items', 'span')
+    _compared = ('items',)
+
+    def __init__(self, items, span) -> None:
+        self.items = items
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class FunCall:
+class FunCall(_Node):
     """A call inside an expression: ``channels(x)``, ``shape(x)``, ``l2(1e-4)``."""
 
-    name: str
-    args: tuple[Arg, ...]
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'args', 'span')
+    _compared = ('name', 'args')
+
+    def __init__(self, name, args, span) -> None:
+        self.name = name
+        self.args = args
+        self.span = span
 
 
 Expr = Const | Name | Unary | Binary | Index | TupleExpr | FunCall
 
 
-@dataclass(frozen=True, slots=True)
-class Arg:
+class Arg(_Node):
     """One argument of a call: positional (``name`` is None) or keyword."""
 
-    name: str | None
-    value: Expr
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'value', 'span')
+    _compared = ('name', 'value')
+
+    def __init__(self, name, value, span) -> None:
+        self.name = name
+        self.value = value
+        self.span = span
 
 
 # --- statements --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(_Node):
     """A chain step that applies an op or a block."""
 
-    name: str
-    args: tuple[Arg, ...]
-    span: Span = field(compare=False, repr=False)
-    name_span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'args', 'span', 'name_span')
+    _compared = ('name', 'args')
+
+    def __init__(self, name, args, span, name_span) -> None:
+        self.name = name
+        self.args = args
+        self.span = span
+        self.name_span = name_span
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(_Node):
     """A chain step that names a tensor (``x`` or ``in``)."""
 
-    name: str
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'span')
+    _compared = ('name',)
+
+    def __init__(self, name, span) -> None:
+        self.name = name
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class Chain:
+class Chain(_Node):
     """``a -> b -> c``; a single step is a chain of one."""
 
-    steps: tuple[Call | Ref, ...]
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('steps', 'span')
+    _compared = ('steps',)
+
+    def __init__(self, steps, span) -> None:
+        self.steps = steps
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class BindStmt:
+class BindStmt(_Node):
     """``NAME = CHAIN``."""
 
-    name: str
-    chain: Chain
-    span: Span = field(compare=False, repr=False)
-    name_span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'chain', 'span', 'name_span')
+    _compared = ('name', 'chain')
+
+    def __init__(self, name, chain, span, name_span) -> None:
+        self.name = name
+        self.chain = chain
+        self.span = span
+        self.name_span = name_span
 
 
-@dataclass(frozen=True, slots=True)
-class InputStmt:
+class InputStmt(_Node):
     """``input x: [d1, d2, d3] [channels_first]``; a ``None`` dim is ``?``."""
 
-    name: str
-    dims: tuple[Expr | None, ...]
-    layout: str | None
-    span: Span = field(compare=False, repr=False)
-    layout_span: Span | None = field(compare=False, repr=False)
+    __slots__ = ('name', 'dims', 'layout', 'span', 'layout_span')
+    _compared = ('name', 'dims', 'layout')
+
+    def __init__(self, name, dims, layout, span, layout_span) -> None:
+        self.name = name
+        self.dims = dims
+        self.layout = layout
+        self.span = span
+        self.layout_span = layout_span
 
 
-@dataclass(frozen=True, slots=True)
-class DefaultStmt:
+class DefaultStmt(_Node):
     """``default op(arg=value, ...)``."""
 
-    op: str
-    args: tuple[Arg, ...]
-    span: Span = field(compare=False, repr=False)
-    op_span: Span = field(compare=False, repr=False)
+    __slots__ = ('op', 'args', 'span', 'op_span')
+    _compared = ('op', 'args')
+
+    def __init__(self, op, args, span, op_span) -> None:
+        self.op = op
+        self.args = args
+        self.span = span
+        self.op_span = op_span
 
 
-@dataclass(frozen=True, slots=True)
-class RepeatStmt:
+class RepeatStmt(_Node):
     """``repeat N [as i] { ... }``."""
 
-    count: Expr
-    var: str | None
-    body: tuple[Stmt, ...]
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('count', 'var', 'body', 'span')
+    _compared = ('count', 'var', 'body')
+
+    def __init__(self, count, var, body, span) -> None:
+        self.count = count
+        self.var = var
+        self.body = body
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class IfStmt:
+class IfStmt(_Node):
     """``if COND { ... } else { ... }``."""
 
-    cond: Expr
-    then: tuple[Stmt, ...]
-    orelse: tuple[Stmt, ...] | None
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('cond', 'then', 'orelse', 'span')
+    _compared = ('cond', 'then', 'orelse')
+
+    def __init__(self, cond, then, orelse, span) -> None:
+        self.cond = cond
+        self.then = then
+        self.orelse = orelse
+        self.span = span
 
 
 Stmt = InputStmt | DefaultStmt | RepeatStmt | IfStmt | BindStmt | Chain
@@ -187,47 +249,62 @@ Stmt = InputStmt | DefaultStmt | RepeatStmt | IfStmt | BindStmt | Chain
 # --- items ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(_Node):
     """A block parameter with its optional default."""
 
-    name: str
-    default: Expr | None
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'default', 'span')
+    _compared = ('name', 'default')
+
+    def __init__(self, name, default, span) -> None:
+        self.name = name
+        self.default = default
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class NetworkDef:
+class NetworkDef(_Node):
     """``network NAME { ... }``."""
 
-    name: str
-    body: tuple[Stmt, ...]
-    span: Span = field(compare=False, repr=False)
-    name_span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'body', 'span', 'name_span')
+    _compared = ('name', 'body')
+
+    def __init__(self, name, body, span, name_span) -> None:
+        self.name = name
+        self.body = body
+        self.span = span
+        self.name_span = name_span
 
 
-@dataclass(frozen=True, slots=True)
-class BlockDef:
+class BlockDef(_Node):
     """``block NAME(params) { ... }``."""
 
-    name: str
-    params: tuple[Param, ...]
-    body: tuple[Stmt, ...]
-    span: Span = field(compare=False, repr=False)
-    name_span: Span = field(compare=False, repr=False)
+    __slots__ = ('name', 'params', 'body', 'span', 'name_span')
+    _compared = ('name', 'params', 'body')
+
+    def __init__(self, name, params, body, span, name_span) -> None:
+        self.name = name
+        self.params = params
+        self.body = body
+        self.span = span
+        self.name_span = name_span
 
 
-@dataclass(frozen=True, slots=True)
-class Import:
+class Import(_Node):
     """``import "path.net"``."""
 
-    path: str
-    span: Span = field(compare=False, repr=False)
+    __slots__ = ('path', 'span')
+    _compared = ('path',)
+
+    def __init__(self, path, span) -> None:
+        self.path = path
+        self.span = span
 
 
-@dataclass(frozen=True, slots=True)
-class File:
+class File(_Node):
     """A whole parsed file."""
 
-    items: tuple[NetworkDef | BlockDef | Import, ...]
-    source: Any = field(compare=False, repr=False)
+    __slots__ = ('items', 'source')
+    _compared = ('items',)
+
+    def __init__(self, items, source) -> None:
+        self.items = items
+        self.source = source
