@@ -25,7 +25,6 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -43,7 +42,7 @@ pytest.importorskip("tensorflow")
 
 from netspec.targets.keras_model import import_keras, to_keras  # noqa: E402
 from netspec.targets.numpy_exec import executor  # noqa: E402
-from netspec.targets.onnx_model import to_onnx  # noqa: E402
+from netspec.targets.onnx_model import inferred_shapes, to_onnx  # noqa: E402
 
 TOLERANCE = 1e-4
 LONG = os.environ.get("NETSPEC_PROFILE") == "long"
@@ -85,19 +84,6 @@ def _matches(got: tuple, declared: tuple) -> bool:
     return len(got) == len(declared) and all(d is None or d == g for g, d in zip(got, declared))
 
 
-def _onnx_shapes(model: Any) -> dict[str, list]:
-    """Strict ONNX shape inference on the bare graph (declared shapes removed)."""
-    bare = onnx.ModelProto()
-    bare.CopyFrom(model)
-    del bare.graph.value_info[:]
-    for o in bare.graph.output:
-        o.type.tensor_type.ClearField("shape")
-    inferred = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=True)
-    dims = {}
-    for v in [*inferred.graph.value_info, *inferred.graph.output]:
-        if v.type.tensor_type.HasField("shape"):
-            dims[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-    return dims
 
 
 def check_numpy(net: NetworkReport, weights: dict, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -122,7 +108,7 @@ def check_onnx(net: NetworkReport, weights: dict, x: np.ndarray, acts: dict) -> 
     onnx.checker.check_model(model, full_check=True)
     props = {p.key: p.value for p in model.metadata_props}
     layouts = json.loads(props.get("netspec.layouts", "{}"))
-    dims = _onnx_shapes(model)
+    dims = inferred_shapes(model)
     for node in net.graph.nodes:
         want = (None, *net.layers[node.name].shape)
         perm = layouts.get(node.name, list(range(len(want))))

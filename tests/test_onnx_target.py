@@ -23,7 +23,13 @@ import netspec  # noqa: E402
 from netspec.diagnostics import NetspecError  # noqa: E402
 from netspec.ops import OPS  # noqa: E402
 from netspec.targets import onnx_model  # noqa: E402
-from netspec.targets.onnx_model import compile_onnx, default_opset, newest_opset, to_onnx  # noqa: E402
+from netspec.targets.onnx_model import (  # noqa: E402
+    compile_onnx,
+    default_opset,
+    inferred_shapes,
+    newest_opset,
+    to_onnx,
+)
 from netspec.weights import init_weights, save_weights  # noqa: E402
 
 pytestmark = pytest.mark.onnx
@@ -99,23 +105,10 @@ def sample(net, batch: int, seed: int = 0, unknown: int = 11) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
 
 
-def inferred_dims(model) -> dict[str, list]:
-    """Strict ONNX shape inference on the bare graph (declared value shapes removed)."""
-    bare = onnx.ModelProto()
-    bare.CopyFrom(model)
-    del bare.graph.value_info[:]
-    for o in bare.graph.output:
-        o.type.tensor_type.ClearField("shape")
-    inferred = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=True)
-    dims = {}
-    for v in [*inferred.graph.value_info, *inferred.graph.output]:
-        if v.type.tensor_type.HasField("shape"):
-            dims[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
-    return dims
 
 
 def check_shapes(model, net) -> None:
-    dims = inferred_dims(model)
+    dims = inferred_shapes(model)
     for layer, (value, perm) in layer_values(model, net).items():
         want = (None, *net.layers[layer].shape)
         assert value in dims, f"shape inference gave no shape for {layer!r}"

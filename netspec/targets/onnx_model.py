@@ -61,7 +61,7 @@ from ..ir import Graph, Node
 from ..ops import ACTIVATION_OPS
 from ..shapes import same_padding
 
-__all__ = ["LOWERINGS", "MIN_OPSET", "compile_onnx", "default_opset", "newest_opset", "to_onnx"]
+__all__ = ["LOWERINGS", "MIN_OPSET", "compile_onnx", "default_opset", "inferred_shapes", "newest_opset", "to_onnx"]
 
 #: The oldest opset netspec builds (Softmax on one axis, Pad and Clip with tensor inputs).
 MIN_OPSET = 13
@@ -73,9 +73,9 @@ _MAX_PROTO_BYTES = 2**31 - 2**24
 #: Every ONNX op type this module can emit (to find the newest opset a runtime runs).
 EMITTED_OPS = (
     "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "Div", "Elu", "Erf",
-    "Exp", "Flatten", "Gelu", "Gemm", "Greater", "HardSigmoid", "Identity", "LeakyRelu", "MatMul",
-    "MaxPool", "Mul", "Neg", "Pad", "ReduceMax", "ReduceMean", "Relu", "Reshape", "Selu", "Sigmoid",
-    "Softmax", "Softplus", "Softsign", "Sub", "Sum", "Tanh", "Transpose",
+    "Exp", "Flatten", "Gather", "Gelu", "Gemm", "Greater", "HardSigmoid", "Identity", "LeakyRelu", "MatMul",
+    "Max", "MaxPool", "Mul", "Neg", "Pad", "ReduceMax", "ReduceMean", "Relu", "Reshape", "Selu", "Shape",
+    "Sigmoid", "Softmax", "Softplus", "Softsign", "Sub", "Sum", "Tanh", "Transpose",
 )
 
 #: Weights: a dict ``"layer/weight" -> array`` (Keras layouts), a ``.npz`` or ``.keras`` path, or None.
@@ -825,3 +825,27 @@ def compile_onnx(net: NetworkReport | Graph, output: str | os.PathLike, weights:
             f.write(data)
     except OSError as err:
         raise NetspecError([Diagnostic.error("E603", f"cannot write {os.fspath(output)}: {err}")]) from None
+
+
+def inferred_shapes(model: onnx.ModelProto) -> dict[str, list[int | None]]:
+    """Every value's shape as ONNX's own strict shape inference finds it, from the bare graph.
+
+    The declared value shapes are removed first, so nothing is taken on
+    trust; unknown sizes (the batch, ``?``) are None.
+
+    >>> import netspec
+    >>> net = netspec.load_source("network n {\\n  input x: [4]\\n  dense(2, name='d')\\n}\\n")
+    >>> inferred_shapes(to_onnx(net))["d"]
+    [None, 2]
+    """
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.value_info[:]
+    for o in bare.graph.output:
+        o.type.tensor_type.ClearField("shape")
+    inferred = onnx.shape_inference.infer_shapes(bare, check_type=True, strict_mode=True, data_prop=True)
+    dims = {}
+    for v in [*inferred.graph.value_info, *inferred.graph.output]:
+        if v.type.tensor_type.HasField("shape"):
+            dims[v.name] = [d.dim_value if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+    return dims
