@@ -263,6 +263,17 @@ def _out_len(length: int, size: int, stride: int, dilation: int) -> int:
     return (length - dilation * (size - 1) - 1) // stride + 1
 
 
+def _padded_window(op: str, x: np.ndarray, size: tuple[int, int], strides: tuple[int, int],
+                   dilation: tuple[int, int], padding: Any, fill: float = 0.0) -> tuple[np.ndarray, int, int]:
+    """``x`` (NHWC) padded for a sliding window, and the window's output height and width."""
+    pads = _pads(padding, x.shape[1], x.shape[2], size, strides, dilation)
+    xp = _pad(x, pads, fill)
+    ho = _out_len(xp.shape[1], size[0], strides[0], dilation[0])
+    wo = _out_len(xp.shape[2], size[1], strides[1], dilation[1])
+    _check_out(op, ho, wo, x.shape)
+    return xp, ho, wo
+
+
 def _check_out(op: str, ho: int, wo: int, shape: tuple[int, ...]) -> None:
     if ho < 1 or wo < 1:
         raise NetspecError([Diagnostic.error(
@@ -412,11 +423,7 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1),
     """
     kh, kw, cg, f = kernel.shape
     n, h, w, c = x.shape
-    pads = _pads(padding, h, w, (kh, kw), strides, dilation)
-    xp = _pad(x, pads)
-    ho = _out_len(xp.shape[1], kh, strides[0], dilation[0])
-    wo = _out_len(xp.shape[2], kw, strides[1], dilation[1])
-    _check_out("conv2d", ho, wo, x.shape)
+    xp, ho, wo = _padded_window("conv2d", x, (kh, kw), strides, dilation, padding)
     y = np.empty((n, ho, wo, f), F32)
     if groups > 1:
         # One batched product over the groups: (G, M, K) @ (G, K, F/G).
@@ -473,11 +480,7 @@ def depthwise_conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int]
     """
     kh, kw, c, dm = kernel.shape
     n, h, w, _ = x.shape
-    pads = _pads(padding, h, w, (kh, kw), strides, dilation)
-    xp = _pad(x, pads)
-    ho = _out_len(xp.shape[1], kh, strides[0], dilation[0])
-    wo = _out_len(xp.shape[2], kw, strides[1], dilation[1])
-    _check_out("depthwise_conv2d", ho, wo, x.shape)
+    xp, ho, wo = _padded_window("depthwise_conv2d", x, (kh, kw), strides, dilation, padding)
     (sh, sw), (dh, dw) = strides, dilation
     # One multiply-add per kernel tap over the whole output: kh*kw vectorised passes, no per-pixel loop.
     out = np.zeros((n, ho, wo, c, dm) if dm > 1 else (n, ho, wo, c), F32)
@@ -514,13 +517,10 @@ def pool2d(x: np.ndarray, kind: str, pool_size: tuple[int, int], strides: tuple[
     n, h, w, c = x.shape
     kh, kw = pool_size
     sh, sw = strides
-    pads = _pads(padding, h, w, pool_size, strides, (1, 1))
     same = padding == "same"
     fill = -np.inf if (same and kind == "max") else 0.0
-    xp = _pad(x, pads, fill)
-    ho = _out_len(xp.shape[1], kh, sh, 1)
-    wo = _out_len(xp.shape[2], kw, sw, 1)
-    _check_out(f"{kind}pool2d", ho, wo, x.shape)
+    pads = _pads(padding, h, w, pool_size, strides, (1, 1))
+    xp, ho, wo = _padded_window(f"{kind}pool2d", x, pool_size, strides, (1, 1), padding, fill)
     out = np.empty((n, ho, wo, c), F32)
     divisor: Any = F32(kh * kw)
     if kind == "avg" and same and any(pads[0] + pads[1]):
