@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from counting import count
+from helpers import cli_runner
 
 from netspec.cli import main
 
@@ -26,10 +26,7 @@ TARGETS = {"numpy": "out.npz", "keras": "out.keras", "onnx": "out.onnx"}
 
 
 def invoke(args: list[str]) -> tuple[int, str]:
-    try:
-        runner = CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        runner = CliRunner()
+    runner = cli_runner()
     result = runner.invoke(main, args, prog_name="netspec")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"netspec {args[0]} raised {result.exception!r}") from result.exception

@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from counting import count
+from helpers import cli_runner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from netgen import RULE_CODES, RULES, BadSpec, bad_specs, near_misses, warning_specs
@@ -36,10 +36,7 @@ PER_RULE = 200 if LONG else 8
 
 
 def _cli(args: list[str]) -> tuple[str, str, int]:
-    try:
-        runner = CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        runner = CliRunner()
+    runner = cli_runner()
     result = runner.invoke(main, args, prog_name="netspec")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"netspec {args[0]} raised {result.exception!r}") from result.exception

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from counting import count
+from helpers import lively_weights
 from hypothesis import HealthCheck, given, settings
 from netgen import GenNet, networks
 
 import netspec
 from netspec.check import NetworkReport
-from netspec.weights import init_weights
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -51,19 +51,6 @@ REGRESSIONS = Path(__file__).parent / "regressions"
 #: Keras keeps every model it built in its graph; clear it now and then so a long run stays small.
 _CLEAR_EVERY = 25
 _built = 0
-
-
-def lively_weights(net: NetworkReport, seed: int = 0) -> dict[str, np.ndarray]:
-    """init_weights (so every initializer runs), then batchnorm statistics and biases made non-trivial."""
-    rng = np.random.default_rng(seed + 1)
-    weights = init_weights(net, seed)
-    for key, w in weights.items():
-        name = key.rpartition("/")[2]
-        if name in ("gamma", "moving_variance"):
-            weights[key] = rng.uniform(0.5, 1.5, w.shape).astype(np.float32)
-        elif name in ("beta", "moving_mean", "bias"):
-            weights[key] = rng.normal(0.0, 0.2, w.shape).astype(np.float32)
-    return weights
 
 
 def rel_err(got: np.ndarray, want: np.ndarray) -> float:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from helpers import cli_runner
 
 from netspec.cli import main
 from netspec.diagnostics import CODES
@@ -90,10 +90,7 @@ def load_case(name: str) -> Case:
 
 def run_check(name: str, args: list[str]) -> tuple[str, str, int]:
     """Run ``netspec check NAME.net ARGS`` in-process; a traceback fails the test."""
-    try:
-        runner = CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        runner = CliRunner()
+    runner = cli_runner()
     result = runner.invoke(main, ["check", f"{name}.net", *args], prog_name="netspec")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         trace = "".join(traceback.format_exception(*result.exc_info))  # type: ignore[misc]

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from counting import count
+from helpers import cli_runner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
@@ -249,10 +249,7 @@ def test_mutated_specs_library_and_cli(data: bytes, args: list[str]) -> None:
         try:
             run_one(data, Path(tmp), build=False)
             path = Path(tmp) / "fuzz.net"
-            try:
-                runner = CliRunner(mix_stderr=False)
-            except TypeError:
-                runner = CliRunner()
+            runner = cli_runner()
             result = runner.invoke(main, ["check", str(path), *args], prog_name="netspec")
             if result.exception is not None and not isinstance(result.exception, SystemExit):
                 raise AssertionError(f"netspec check raised {result.exception!r}") from result.exception

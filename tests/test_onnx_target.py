@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import lively_weights
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -45,19 +46,6 @@ except ImportError:  # pragma: no cover - only while the NumPy target is being w
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def lively_weights(net: netspec.NetworkReport, seed: int = 0) -> dict[str, np.ndarray]:
-    """Fresh weights with batchnorm statistics and biases far from their neutral initial values."""
-    rng = np.random.default_rng(seed + 1)
-    weights = init_weights(net, seed)
-    for key, w in weights.items():
-        name = key.rpartition("/")[2]
-        if name in ("gamma", "moving_variance"):
-            weights[key] = rng.uniform(0.5, 1.5, w.shape).astype(np.float32)
-        elif name in ("beta", "moving_mean", "bias"):
-            weights[key] = rng.normal(0.0, 0.2, w.shape).astype(np.float32)
-    return weights
 
 
 def layouts(model) -> dict[str, list[int]]:
