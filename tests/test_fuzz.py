@@ -21,7 +21,6 @@ import functools
 import json
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from helpers import cli_runner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
@@ -193,10 +192,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 def run_cli(path: Path, args: list[str]) -> tuple[str, str, int]:
     """``netspec check`` in-process; an exception other than the exit fails the test."""
-    try:
-        runner = CliRunner(mix_stderr=False)  # click < 8.2
-    except TypeError:
-        runner = CliRunner()
+    runner = cli_runner()
     result = runner.invoke(main, ["check", str(path), *args], prog_name="netspec")
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"netspec check raised {result.exception!r}") from result.exception
@@ -296,17 +292,33 @@ HOSTILE = [
 ]
 
 
-def _limit_child() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-    os.setsid()
+# The child caps itself, starts its own process group, and reports its own peak (VmHWM of its
+# fresh address space).  Measuring from here would not work: a fork of a large test process (an
+# xdist worker that has loaded TensorFlow) carries that process's peak into ru_maxrss.
+_CHILD = """
+import atexit, os, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
+os.setsid()
+def _report(path=sys.argv[1]):
+    with open("/proc/self/status") as status, open(path, "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(_report)
+sys.argv = ["netspec", "check", sys.argv[2]]
+from netspec.cli import main
+main()
+"""
 
 
 def run_limited(path: Path) -> tuple[str, str, int | None, float, int]:
-    """Run ``netspec check`` on ``path``; returns stdout, stderr, rc (None if killed), CPU seconds, peak bytes."""
+    """Run ``netspec check`` on ``path``; returns stdout, stderr, rc (None if killed), CPU seconds, peak bytes.
+
+    The peak is unknown (reported as the cap) when the child was killed.
+    """
     start = time.monotonic()
+    peak_file = path.parent / "peak.kib"
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-m", "netspec.cli", "check", path.name], stdout=out,
-                                stderr=err, cwd=path.parent, preexec_fn=_limit_child)
+        proc = subprocess.Popen([sys.executable, "-c", _CHILD.format(cap=ADDRESS_SPACE), str(peak_file), path.name],
+                                stdout=out, stderr=err, cwd=path.parent)
         rc: int | None = None
         usage = None
         while time.monotonic() - start < KILL_AFTER:
@@ -326,7 +338,8 @@ def run_limited(path: Path) -> tuple[str, str, int | None, float, int]:
         stdout = out.read(1 << 20).decode("utf-8", "replace")
         stderr_bytes = err.read(1 << 20)
         stderr = stderr_bytes.decode("utf-8", "replace") + ("[...]" if err.read(1) else "")
-    return stdout, stderr, rc, cpu, usage.ru_maxrss * 1024
+    peak = int(peak_file.read_text()) * 1024 if peak_file.exists() else ADDRESS_SPACE
+    return stdout, stderr, rc, cpu, peak
 
 
 @pytest.mark.parametrize(("name", "make", "code"), HOSTILE)
