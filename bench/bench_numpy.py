@@ -109,7 +109,7 @@ def spec_weights(spec: str, cache: Path) -> Path:
     import numpy as np
 
     import netspec
-    from netspec.weights import expected_weights, save_weights
+    from netspec.targets.weights import expected_weights, save_weights
 
     net = netspec.load(spec)
     want = expected_weights(net)

@@ -18,13 +18,13 @@ Importing netspec loads neither NumPy, TensorFlow nor ONNX; the targets
 load them when asked for.
 """
 
-from .check import GraphChecker, LayerInfo, NetworkReport, check_graph
-from .diagnostics import CODES, Diagnostic, NetspecError, Note
-from .elaborate import FileReport, check_file, check_source, load, load_source
-from .ir import Dim, Graph, Input, Node, Shape
-from .ops import OPS, OpDef, WeightSpec, canonical_op
-from .printer import to_source
-from .source import Source, Span
+from .core.check import GraphChecker, LayerInfo, NetworkReport, check_graph
+from .core.diagnostics import CODES, Diagnostic, NetspecError, Note
+from .core.ir import Dim, Graph, Input, Node, Shape
+from .core.ops import OPS, OpDef, WeightSpec, canonical_op
+from .core.source import Source, Span
+from .frontend.elaborate import FileReport, check_file, check_source, load, load_source
+from .frontend.printer import to_source
 
 __version__ = "0.1.0"
 

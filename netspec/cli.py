@@ -13,13 +13,13 @@ from typing import Any
 
 import click
 
-from .diagnostics import Diagnostic, NetspecError, render_all
+from .core.diagnostics import Diagnostic, NetspecError, render_all
 
 __all__ = ["main"]
 
 
 def _silence_codes(values: Iterable[str]) -> list[str]:
-    from .diagnostics import CODES
+    from .core.diagnostics import CODES
 
     codes: list[str] = []
     for value in values:
@@ -65,7 +65,7 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _load(file: str, network: str | None, silence: list[str] = ()):  # type: ignore[assignment]
-    from .elaborate import check_file
+    from .frontend.elaborate import check_file
 
     report = check_file(file, silence)
     if not report.ok:
@@ -90,8 +90,8 @@ def main() -> None:
 @_guard
 def check(file: str, network: str | None, fmt: str, strict: bool, silence: tuple[str, ...]) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, receptive fields."""
-    from .elaborate import check_file
-    from .report import format_table, to_json
+    from .analysis.report import format_table, to_json
+    from .frontend.elaborate import check_file
 
     report = check_file(file, _silence_codes(silence))
     nets = list(report.networks)
@@ -177,7 +177,7 @@ def train(file: str, data: str, output: str, network: str | None, epochs: int, b
           seed: int, distribute: str) -> None:
     """Train the Keras model of FILE and save it; prints 'test accuracy: ...'."""
     net = _load(file, network)
-    from .training import train_cli
+    from .targets.training import train_cli
 
     train_cli(net, data, output, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, distribute=distribute)
 

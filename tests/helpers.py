@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from click.testing import CliRunner
 
-from netspec.check import NetworkReport
-from netspec.weights import init_weights
+from netspec.core.check import NetworkReport
+from netspec.targets.weights import init_weights
 
 
 def cli_runner() -> CliRunner:

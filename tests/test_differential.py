@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from netgen import GenNet, networks
 
 import netspec
-from netspec.check import NetworkReport
+from netspec.core.check import NetworkReport
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

@@ -26,7 +26,7 @@ def examples() -> list:
 @pytest.mark.parametrize("text", examples())
 def test_doc_example_checks(text: str) -> None:
     report = netspec.check_source(text, "example.net")
-    assert report.ok, netspec.diagnostics.render_all(report.all_diagnostics)
+    assert report.ok, netspec.core.diagnostics.render_all(report.all_diagnostics)
 
 
 def test_there_are_examples() -> None:

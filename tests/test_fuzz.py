@@ -36,9 +36,9 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 
 from netspec import NetspecError, check_file, check_source, load_source, to_source
+from netspec.analysis.report import format_table, to_json
 from netspec.cli import main
-from netspec.report import format_table, to_json
-from netspec.syntax import grammar_path
+from netspec.frontend.syntax import grammar_path
 
 GOLDEN = Path(__file__).parent / "golden"
 KEYWORDS = {"network", "block", "input", "repeat", "as", "if", "else", "default", "in", "and", "or", "not",

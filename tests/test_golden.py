@@ -36,7 +36,7 @@ import pytest
 from helpers import cli_runner
 
 from netspec.cli import main
-from netspec.diagnostics import CODES
+from netspec.core.diagnostics import CODES
 
 GOLDEN = Path(__file__).parent / "golden"
 # Absolute paths (E207 names the file it tried) are shown relative to this marker.

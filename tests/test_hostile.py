@@ -43,9 +43,9 @@ from hypothesis.extra.lark import from_lark
 from lark import Lark
 
 import netspec
+from netspec.analysis.report import format_table, to_json
 from netspec.cli import main
-from netspec.report import format_table, to_json
-from netspec.syntax import grammar_path
+from netspec.frontend.syntax import grammar_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = {p.name: p.read_bytes() for p in sorted((ROOT / "specs").glob("*.net"))}

@@ -21,9 +21,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netspec import Graph, Input, Node, check_graph
-from netspec.argtypes import ArgError
-from netspec.check import NodeProblem, analyze_node
-from netspec.ops import OPS, make_attrs
+from netspec.core.argtypes import ArgError
+from netspec.core.check import NodeProblem, analyze_node
+from netspec.core.ops import OPS, make_attrs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 pytest.importorskip("tensorflow")

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec.argtypes import KerasObject
-from netspec.check import NetworkReport
-from netspec.ops import OPS
+from netspec.core.argtypes import KerasObject
+from netspec.core.check import NetworkReport
+from netspec.core.ops import OPS
 
 pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
@@ -114,7 +114,7 @@ def test_every_op_has_a_lowering() -> None:
 
 
 def test_importing_netspec_does_not_import_tensorflow() -> None:
-    code = ("import sys, netspec, netspec.targets, netspec.targets.keras_model, netspec.training; "
+    code = ("import sys, netspec, netspec.targets, netspec.targets.keras_model, netspec.targets.training; "
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
@@ -134,7 +134,7 @@ def test_spec_outputs_equal_numpy(path: Path) -> None:
     net = netspec.load(str(path))
     if net.macs is None or net.macs > MAX_TEST_MACS:
         pytest.skip(f"{path.name}: {net.macs} MACs per sample is more than a test's time allows")
-    from netspec.weights import init_weights
+    from netspec.targets.weights import init_weights
 
     x = np.random.default_rng(1).standard_normal((1, *net.graph.input.shape)).astype(np.float32)
     _assert_same_as_numpy(net, init_weights(net, seed=0), x)
@@ -407,7 +407,7 @@ def lenet() -> NetworkReport:
 
 
 def test_npz_weights_load_into_the_model(lenet: NetworkReport, tmp_path: Path) -> None:
-    from netspec.weights import save_weights
+    from netspec.targets.weights import save_weights
 
     weights = _random_weights(lenet, seed=3)
     npz = tmp_path / "w.npz"
@@ -469,7 +469,7 @@ def test_cli_compile_keras_and_export_back(lenet: NetworkReport, tmp_path: Path)
     assert run.stderr == "", f"TensorFlow noise on stderr: {run.stderr!r}"
     model = keras.models.load_model(out)
     assert model.count_params() == lenet.total_params
-    from netspec.weights import init_weights
+    from netspec.targets.weights import init_weights
 
     seeded = init_weights(lenet, seed=7)
     np.testing.assert_array_equal(model.get_layer("conv").kernel.numpy(), seeded["conv/kernel"])
@@ -542,8 +542,8 @@ def test_what_keras_rejects_when_training_is_e605_up_front(layer: str) -> None:
 
 
 def test_a_graph_built_in_python_is_checked_then_built() -> None:
-    from netspec import ops
-    from netspec.ir import Graph, Input, Node
+    from netspec.core import ops
+    from netspec.core.ir import Graph, Input, Node
 
     graph = Graph("py", Input("x", (4,)), (Node("fc", "dense", ("x",), ops.Dense(units=3, activation="tanh")),))
     model = km.to_keras(graph, {"fc/kernel": np.eye(4, 3, dtype=np.float32), "fc/bias": np.zeros(3, np.float32)})

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import netspec
-from netspec import ops
+from netspec.core import ops
 
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("numpy", "tensorflow", "keras", "onnx", "onnxruntime", "jax", "torch")
@@ -57,7 +57,7 @@ def _documented_data(name: str) -> bool:
     docs = "".join(p.read_text() for p in (REPO / "docs").glob("*.md"))
     if re.search(rf"`(netspec\.)?{re.escape(name)}`", docs):
         return True
-    for module in (REPO / "netspec").glob("*.py"):
+    for module in (REPO / "netspec").rglob("*.py"):
         if re.search(rf"^#:.*\n{re.escape(name)}\b.*=", module.read_text(), re.M):
             return True
     return False

@@ -18,10 +18,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import netspec
-from netspec import ops
-from netspec.check import check_graph
-from netspec.diagnostics import NetspecError
-from netspec.ir import Graph, Input, Node
+from netspec.core import ops
+from netspec.core.check import check_graph
+from netspec.core.diagnostics import NetspecError
+from netspec.core.ir import Graph, Input, Node
 from netspec.targets import numpy_exec as ne
 from netspec.targets.numpy_exec import LOWERINGS, executor
 
@@ -429,7 +429,7 @@ ACTIVATION_REFS = {
 
 
 def test_activation_table_covers_the_contract():
-    from netspec.argtypes import ACTIVATIONS
+    from netspec.core.argtypes import ACTIVATIONS
 
     assert set(ne.ACTIVATIONS) == set(ACTIVATIONS)
     assert set(ACTIVATION_REFS) | {"softmax"} == set(ACTIVATIONS)

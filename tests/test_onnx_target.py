@@ -21,8 +21,8 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import netspec  # noqa: E402
-from netspec.diagnostics import NetspecError  # noqa: E402
-from netspec.ops import OPS  # noqa: E402
+from netspec.core.diagnostics import NetspecError  # noqa: E402
+from netspec.core.ops import OPS  # noqa: E402
 from netspec.targets import onnx_model  # noqa: E402
 from netspec.targets.onnx_model import (  # noqa: E402
     compile_onnx,
@@ -31,7 +31,7 @@ from netspec.targets.onnx_model import (  # noqa: E402
     newest_opset,
     to_onnx,
 )
-from netspec.weights import init_weights, save_weights  # noqa: E402
+from netspec.targets.weights import init_weights, save_weights  # noqa: E402
 
 pytestmark = pytest.mark.onnx
 

@@ -24,13 +24,13 @@ from netspec import (
     check_file,
     check_graph,
     load_source,
-    ops,
     to_source,
 )
-from netspec import argtypes as at
-from netspec.argtypes import CallValue, KerasObject
-from netspec.check import NodeProblem, analyze_node
-from netspec.ops import OPS, make_attrs
+from netspec.core import argtypes as at
+from netspec.core import ops
+from netspec.core.argtypes import CallValue, KerasObject
+from netspec.core.check import NodeProblem, analyze_node
+from netspec.core.ops import OPS, make_attrs
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 

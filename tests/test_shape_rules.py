@@ -17,10 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from netspec import Graph, Input, NetspecError, Node, check_graph, load_source
-from netspec.argtypes import ArgError
-from netspec.check import NodeProblem, analyze_node
-from netspec.ops import OPS, canonical_op, make_attrs
-from netspec.shapes import SizeError, same_padding, window_output
+from netspec.core.argtypes import ArgError
+from netspec.core.check import NodeProblem, analyze_node
+from netspec.core.ops import OPS, canonical_op, make_attrs
+from netspec.core.shapes import SizeError, same_padding, window_output
 
 CL, CF = "channels_last", "channels_first"
 

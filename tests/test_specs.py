@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 import netspec
-from netspec.check import NetworkReport
+from netspec.core.check import NetworkReport
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = ROOT / "specs"

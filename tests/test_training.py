@@ -20,14 +20,14 @@ import numpy as np
 import pytest
 
 import netspec
-from netspec.check import NetworkReport
+from netspec.core.check import NetworkReport
 
 pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 pytest.importorskip("sklearn")
 pytest.importorskip("matplotlib")
 
-from netspec import training  # noqa: E402
+from netspec.targets import training  # noqa: E402
 
 pytestmark = pytest.mark.keras
 

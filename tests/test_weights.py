@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 import netspec
-from netspec.argtypes import KerasObject
-from netspec.diagnostics import NetspecError
-from netspec.initializers import TRUNCATED_STDDEV, InitializerError, compute_fans, initialize
-from netspec.ops import WeightSpec
-from netspec.weights import (
+from netspec.core.argtypes import KerasObject
+from netspec.core.diagnostics import NetspecError
+from netspec.core.initializers import TRUNCATED_STDDEV, InitializerError, compute_fans, initialize
+from netspec.core.ops import WeightSpec
+from netspec.targets.weights import (
     expected_weights,
     init_weights,
     load_weights,

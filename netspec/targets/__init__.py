@@ -3,7 +3,7 @@
 Each target module is imported only when asked for, so ``netspec check``
 never loads NumPy, TensorFlow or ONNX.  Every target module exposes a
 lowering table ``LOWERINGS: dict[str, Callable]`` keyed by op name; a test
-asserts every op in :data:`netspec.ops.OPS` has an entry in each.
+asserts every op in :data:`netspec.core.ops.OPS` has an entry in each.
 
 =========  ==============================  ================================
 target     module                          library call

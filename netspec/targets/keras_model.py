@@ -7,7 +7,7 @@ formats.  Explicit padding (``padding=1``, ``((1, 2), (0, 1))``) on a
 convolution or a pool lowers to a ``ZeroPadding2D`` layer named
 ``NAME_pad`` followed by the layer with ``'valid'``, so a max pool sees the
 zeros and an average pool divides by the full window (the semantics every
-target shares).  The weights come from :func:`netspec.weights.init_weights`
+target shares).  The weights come from :func:`netspec.targets.weights.init_weights`
 (or a weights file) so the Keras model, the NumPy executor and the ONNX
 graph compute the same function for a seed; the Keras initializer objects
 stay on the layers for training.
@@ -50,12 +50,12 @@ from typing import Any
 
 import numpy as np
 
-from ..argtypes import KerasObject
-from ..check import NetworkReport
-from ..diagnostics import Diagnostic, NetspecError
-from ..fileio import atomic_output
-from ..ir import Graph, Node
-from ..ops import ACTIVATION_OPS
+from ..core.argtypes import KerasObject
+from ..core.check import NetworkReport
+from ..core.diagnostics import Diagnostic, NetspecError
+from ..core.fileio import atomic_output
+from ..core.ir import Graph, Node
+from ..core.ops import ACTIVATION_OPS
 
 __all__ = [
     "LOWERINGS",
@@ -220,7 +220,7 @@ _CONSTRAINTS = {"max_norm": "MaxNorm", "min_max_norm": "MinMaxNorm", "non_neg": 
 def initializer(obj: KerasObject) -> Any:
     """The ``keras.initializers`` object for a spec's initializer, every argument passed on.
 
-    >>> from netspec.argtypes import initializer as parse
+    >>> from netspec.core.argtypes import initializer as parse
     >>> init = initializer(parse("he_normal"))
     >>> type(init).__name__, init.get_config()["seed"]
     ('HeNormal', None)
@@ -232,7 +232,7 @@ def initializer(obj: KerasObject) -> Any:
 def regularizer(obj: KerasObject | None) -> Any:
     """The ``keras.regularizers`` object for a spec's regularizer (None stays None).
 
-    >>> from netspec.argtypes import regularizer as parse
+    >>> from netspec.core.argtypes import regularizer as parse
     >>> regularizer(parse("l2")).get_config()
     {'l2': 0.01}
     """
@@ -245,7 +245,7 @@ def regularizer(obj: KerasObject | None) -> Any:
 def constraint(obj: KerasObject | None) -> Any:
     """The ``keras.constraints`` object for a spec's constraint (None stays None).
 
-    >>> from netspec.argtypes import constraint as parse
+    >>> from netspec.core.argtypes import constraint as parse
     >>> constraint(parse("max_norm")).get_config()
     {'max_value': 2.0, 'axis': 0}
     """
@@ -431,7 +431,7 @@ def _lower_merge(cls: str) -> Lowering:
     return lower
 
 
-#: Op name -> lowering, for every op in :data:`netspec.ops.OPS`.
+#: Op name -> lowering, for every op in :data:`netspec.core.ops.OPS`.
 LOWERINGS: dict[str, Lowering] = {
     "conv2d": _lower_conv2d,
     "depthwise_conv2d": _lower_depthwise,
@@ -463,7 +463,7 @@ LOWERINGS: dict[str, Lowering] = {
 
 def _resolve(net: NetworkReport, weights: Mapping[str, Any] | str | os.PathLike | None, seed: int
              ) -> dict[str, np.ndarray]:
-    from ..weights import resolve_weights, validate_weights
+    from .weights import resolve_weights, validate_weights
 
     if weights is None or isinstance(weights, (str, os.PathLike)):
         return resolve_weights(net, weights, seed)
@@ -492,7 +492,7 @@ def _keras_limits(node: Node, info: Any) -> Diagnostic | None:
 
 def _report(net: NetworkReport | Graph) -> NetworkReport:
     if isinstance(net, Graph):
-        from ..check import check_graph
+        from ..core.check import check_graph
 
         net = check_graph(net)
     return net.raise_for_errors()
@@ -536,7 +536,7 @@ def to_keras(net: NetworkReport | Graph, weights: Mapping[str, Any] | str | os.P
 
     ``weights`` is a weights dict (``"layer/weight" -> array``), a ``.npz``
     or ``.keras`` path, or None for fresh ones from
-    :func:`netspec.weights.init_weights` with ``seed``.
+    :func:`netspec.targets.weights.init_weights` with ``seed``.
     The input is ``keras.Input(shape=input.shape, name=input.name)`` with
     ``?`` sizes as None.
 
@@ -577,7 +577,7 @@ def weights_to_keras(model: Any, weights: Mapping[str, Any], net: NetworkReport)
     >>> model.get_layer("fc").bias.numpy().tolist()
     [1.0, 1.0]
     """
-    from ..weights import validate_weights
+    from .weights import validate_weights
 
     values = validate_weights(weights, net)
     for node in net.graph.nodes:  # type: ignore[union-attr]
@@ -612,7 +612,7 @@ def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkRepor
     >>> sorted((k, v.shape) for k, v in weights_from_keras(p, net).items())
     [('fc/bias', (2,)), ('fc/kernel', (3, 2))]
     """
-    from ..weights import validate_weights
+    from .weights import validate_weights
 
     keras = import_keras()
     source = None
@@ -648,7 +648,7 @@ def save_model(model: Any, output: str | os.PathLike) -> None:
     >>> save_model(to_keras(net), os.path.join(tempfile.mkdtemp(), "model.h5"))
     Traceback (most recent call last):
     ...
-    netspec.diagnostics.NetspecError: error[E603]: cannot write model.h5: Keras 3 saves models as .keras files; name the output 'model.keras'
+    netspec.core.diagnostics.NetspecError: error[E603]: cannot write model.h5: Keras 3 saves models as .keras files; name the output 'model.keras'
     """
     output = os.fspath(output)
     base, ext = os.path.splitext(output)

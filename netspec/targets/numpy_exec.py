@@ -37,13 +37,13 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from ..check import NetworkReport
-from ..diagnostics import Diagnostic, NetspecError
-from ..fileio import atomic_output
-from ..ir import Node
-from ..ops import ACTIVATION_OPS
-from ..shapes import same_padding
-from ..weights import resolve_weights, save_weights, validate_weights
+from ..core.check import NetworkReport
+from ..core.diagnostics import Diagnostic, NetspecError
+from ..core.fileio import atomic_output
+from ..core.ir import Node
+from ..core.ops import ACTIVATION_OPS
+from ..core.shapes import same_padding
+from .weights import resolve_weights, save_weights, validate_weights
 
 __all__ = [
     "ACTIVATIONS",
@@ -783,7 +783,7 @@ def _lower_concat(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     return step
 
 
-#: Op name -> lowering, for every op in :data:`netspec.ops.OPS`.
+#: Op name -> lowering, for every op in :data:`netspec.core.ops.OPS`.
 LOWERINGS: dict[str, Lowering] = {
     "conv2d": _lower_conv2d,
     "depthwise_conv2d": _lower_depthwise,
@@ -1016,7 +1016,7 @@ class Executor:
         >>> executor(net).check_input(np.zeros((2, 4)))
         Traceback (most recent call last):
         ...
-        netspec.diagnostics.NetspecError: error[E602]: input has shape (2, 4), but network 'n' expects (None, 3) (None: any batch size)
+        netspec.core.diagnostics.NetspecError: error[E602]: input has shape (2, 4), but network 'n' expects (None, 3) (None: any batch size)
         """
         x = np.asarray(x)
         expected = self.input_shape

@@ -54,12 +54,12 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .. import __version__
-from ..check import NetworkReport, check_graph
-from ..diagnostics import Diagnostic, NetspecError
-from ..fileio import atomic_output
-from ..ir import Graph, Node
-from ..ops import ACTIVATION_OPS
-from ..shapes import same_padding
+from ..core.check import NetworkReport, check_graph
+from ..core.diagnostics import Diagnostic, NetspecError
+from ..core.fileio import atomic_output
+from ..core.ir import Graph, Node
+from ..core.ops import ACTIVATION_OPS
+from ..core.shapes import same_padding
 
 __all__ = ["LOWERINGS", "MIN_OPSET", "compile_onnx", "default_opset", "inferred_shapes", "newest_opset", "to_onnx"]
 
@@ -501,7 +501,7 @@ def _same_pads_at_runtime(b: _Builder, node: Node, x: str, size: tuple[int, int]
     """ONNX ``pads`` for 'same' on an NCHW value whose sizes are known only at run time.
 
     Per side: ``out = ceil(L / S)``, ``total = max((out - 1) * S + k - L, 0)``, the
-    extra unit at the end, as :func:`netspec.shapes.same_padding`.
+    extra unit at the end, as :func:`netspec.core.shapes.same_padding`.
     """
     doc = _node_doc(node)
     shape = b.emit("Shape", [x], b.fresh(f"{node.name}/shape"), doc)
@@ -709,7 +709,7 @@ def _report(net: NetworkReport | Graph) -> NetworkReport:
 
 
 def _weights(net: NetworkReport, weights: Weights, seed: int) -> Mapping[str, np.ndarray]:
-    from ..weights import resolve_weights, validate_weights
+    from .weights import resolve_weights, validate_weights
 
     if weights is None or isinstance(weights, (str, os.PathLike)):
         return resolve_weights(net, weights, seed)
@@ -802,7 +802,7 @@ def _model(b: _Builder, report: NetworkReport, graph: Graph) -> onnx.ModelProto:
         onnx_graph, opset_imports=ids, ir_version=helper.find_min_ir_version_for(ids),
         producer_name="netspec", producer_version=__version__,
         doc_string=f"{graph.name} from {source}, compiled by netspec {__version__}")
-    helper.set_model_props(model, {"netspec.source": source, "netspec.network": graph.name,
+    helper.set_model_props(model, {"netspec.core.source": source, "netspec.network": graph.name,
                                    "netspec.layouts": json.dumps(layouts)})
     return model
 

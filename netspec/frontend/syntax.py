@@ -3,7 +3,7 @@
 The grammar lives in ``grammar/netspec.lark`` (shipped inside the wheel as
 ``netspec/grammar/netspec.lark``).  The LALR tables are cached on disk by
 Lark so a run does not rebuild them.  Syntax errors become
-:class:`~netspec.diagnostics.NetspecError` with a span; so do inputs that
+:class:`~netspec.core.diagnostics.NetspecError` with a span; so do inputs that
 nest too deeply to handle safely.
 
 >>> f = parse_source("block b(n=2) {\\n  dense(n)\\n}\\n", "m.net")
@@ -12,7 +12,7 @@ nest too deeply to handle safely.
 >>> parse_source("network n {\\n  dense(2\\n}\\n", "m.net")
 Traceback (most recent call last):
 ...
-netspec.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')', ',' or an operator
+netspec.core.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')', ',' or an operator
     }
     ^
 """
@@ -29,9 +29,9 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from ..core.diagnostics import Diagnostic, NetspecError, Note
+from ..core.source import Source, Span
 from . import surface as S
-from .diagnostics import Diagnostic, NetspecError, Note
-from .source import Source, Span
 
 __all__ = ["MAX_NESTING", "grammar_path", "parse_source"]
 
@@ -50,10 +50,10 @@ def grammar_path() -> Path:
     >>> grammar_path().name
     'netspec.lark'
     """
-    packaged = Path(__file__).with_name("grammar") / "netspec.lark"
+    packaged = Path(__file__).resolve().parents[1] / "grammar" / "netspec.lark"
     if packaged.exists():
         return packaged
-    return Path(__file__).resolve().parent.parent / "grammar" / "netspec.lark"
+    return Path(__file__).resolve().parents[2] / "grammar" / "netspec.lark"
 
 
 class _PostLex:
@@ -126,7 +126,7 @@ def _parser() -> Lark:
 
 
 def parse_source(text: str, filename: str = "<string>") -> S.File:
-    """Parse ``.net`` text into a :class:`netspec.surface.File`.
+    """Parse ``.net`` text into a :class:`netspec.frontend.surface.File`.
 
     Raises :class:`NetspecError` with one syntax error on bad input.
     """

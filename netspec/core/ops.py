@@ -3,7 +3,7 @@
 Each op has a frozen attribute dataclass whose fields are the Keras
 layer's arguments in Keras's positional order, with Keras's defaults; the
 field's ``kind`` converts a written value into its normal form (see
-:mod:`netspec.argtypes`).  Its :class:`OpDef` in :data:`OPS` holds the
+:mod:`netspec.core.argtypes`).  Its :class:`OpDef` in :data:`OPS` holds the
 shape rule, the weights it creates (from which parameter counts follow),
 its multiply-accumulates, its window for receptive fields, and its
 warnings.
@@ -264,7 +264,7 @@ class BatchNorm:
 
 @dataclass(frozen=True, slots=True)
 class Activation:
-    """``activation('relu')``: any name in :data:`netspec.argtypes.ACTIVATIONS`."""
+    """``activation('relu')``: any name in :data:`netspec.core.argtypes.ACTIVATIONS`."""
 
     activation: str = arg(at.activation)
 
@@ -323,7 +323,7 @@ def arg_names(attrs_class: type) -> list[str]:
 def make_attrs(attrs_class: type, values: dict[str, Any]) -> Any:
     """Convert written argument values into the op's attribute dataclass.
 
-    Raises :class:`netspec.argtypes.ArgError` (with ``.arg`` set to the
+    Raises :class:`netspec.core.argtypes.ArgError` (with ``.arg`` set to the
     argument's name) for a missing or ill-typed argument.
 
     >>> make_attrs(Conv2D, {"filters": 8, "kernel_size": 3, "padding": 1}).padding

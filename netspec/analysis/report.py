@@ -1,6 +1,6 @@
 """Formatting check results: the table and the JSON report.
 
->>> from netspec.elaborate import check_source
+>>> from netspec.frontend.elaborate import check_source
 >>> r = check_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n", "n.net")
 >>> print(format_table(r.networks[0]))
 network n  (input x: (None, 4), channels_last)
@@ -22,9 +22,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .check import NetworkReport
-from .elaborate import FileReport
-from .ir import Shape
+from ..core.check import NetworkReport
+from ..core.ir import Shape
+from ..frontend.elaborate import FileReport
 
 __all__ = ["format_bytes", "format_shape", "format_table", "to_json"]
 

@@ -95,7 +95,7 @@ def window_output(
     >>> window_output(2, 3, 1, 1, "valid")
     Traceback (most recent call last):
     ...
-    netspec.shapes.SizeError: floor((2 + 0 + 0 - 1*(3-1) - 1) / 1) + 1 = 0
+    netspec.core.shapes.SizeError: floor((2 + 0 + 0 - 1*(3-1) - 1) / 1) + 1 = 0
     """
     if length is None:
         return None

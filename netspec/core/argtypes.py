@@ -1,6 +1,6 @@
 """Argument kinds: how a value written in a spec becomes a typed attribute.
 
-Each op's attribute dataclass (in :mod:`netspec.ops`) names a kind for each
+Each op's attribute dataclass (in :mod:`netspec.core.ops`) names a kind for each
 field; the kind's converter checks the value and returns its normal form
 (``kernel_size=3`` becomes ``(3, 3)``, ``padding=1`` becomes
 ``((1, 1), (1, 1))``, ``'HeNormal'`` becomes ``KerasObject('he_normal', ...)``).

@@ -3,13 +3,13 @@
 A :class:`Graph` has one :class:`Input` and a tuple of :class:`Node` in
 dependency order; edges are tensor names (an input's name or an earlier
 node's name).  Each node's ``attrs`` is the op's own frozen dataclass from
-:mod:`netspec.ops`, with every argument filled in.  Source spans sit
+:mod:`netspec.core.ops`, with every argument filled in.  Source spans sit
 beside the fields and never affect equality.  Analysis results (shapes,
-counts, diagnostics) live in :mod:`netspec.check`, not here.
+counts, diagnostics) live in :mod:`netspec.core.check`, not here.
 
 Build a graph in Python:
 
->>> from netspec import ops
+>>> from netspec.core import ops
 >>> g = Graph("tiny", Input("x", (28, 28, 1)), (
 ...     Node("conv2d", "conv2d", ("x",), ops.Conv2D(filters=8, kernel_size=(3, 3))),
 ...     Node("flatten", "flatten", ("conv2d",), ops.Flatten()),
@@ -56,7 +56,7 @@ class Node:
     ``call_sites`` holds the spans of the block calls that produced the node,
     innermost last, for diagnostics that point back at the caller.
 
-    >>> from netspec import ops
+    >>> from netspec.core import ops
     >>> Node("d", "dense", ("x",), ops.Dense(units=4)).attrs.units
     4
     """
@@ -83,7 +83,7 @@ class Graph:
 
     ``output`` defaults to the last node (or the input when there are none).
 
-    >>> from netspec import ops
+    >>> from netspec.core import ops
     >>> g = Graph("g", Input("x", (4,)), (Node("d", "dense", ("x",), ops.Dense(units=2)),))
     >>> g.output, len(g)
     ('d', 1)
@@ -108,7 +108,7 @@ class Graph:
     def node(self, name: str) -> Node:
         """The node called ``name``; KeyError if there is none.
 
-        >>> from netspec import ops
+        >>> from netspec.core import ops
         >>> g = Graph("g", Input("x", (4,)), (Node("d", "dense", ("x",), ops.Dense(units=2)),))
         >>> g.node("d").op
         'dense'

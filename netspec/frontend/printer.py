@@ -1,7 +1,7 @@
 """Print a graph back as ``.net`` source that parses to an equal graph.
 
->>> from netspec import ops
->>> from netspec.ir import Graph, Input, Node
+>>> from netspec.core import ops
+>>> from netspec.core.ir import Graph, Input, Node
 >>> g = Graph("tiny", Input("x", (28, 28, 1)), (
 ...     Node("c", "conv2d", ("x",), ops.Conv2D(filters=8, kernel_size=(3, 3), padding="same")),
 ...     Node("f", "flatten", ("c",), ops.Flatten()),
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from .argtypes import format_value
-from .ir import Graph
-from .ops import OPS
+from ..core.argtypes import format_value
+from ..core.ir import Graph
+from ..core.ops import OPS
 
 __all__ = ["to_source"]
 
@@ -33,8 +33,8 @@ def to_source(graph: Graph) -> str:
     to a generated one; the layer name itself always travels in ``name=``.
     Raises ValueError if the graph's or the input's name is not an identifier.
 
-    >>> from netspec import ops
-    >>> from netspec.ir import Input, Node
+    >>> from netspec.core import ops
+    >>> from netspec.core.ir import Input, Node
     >>> g = Graph("g", Input("x", (4,)), (Node("layer-1", "dense", ("x",), ops.Dense(units=2)),))
     >>> print(to_source(g))
     network g {

@@ -64,8 +64,8 @@ from typing import Any
 
 import numpy as np
 
-from .check import NetworkReport
-from .diagnostics import Diagnostic, NetspecError
+from ..core.check import NetworkReport
+from ..core.diagnostics import Diagnostic, NetspecError
 
 __all__ = [
     "ConfigError",
@@ -144,7 +144,7 @@ def _digits() -> Dataset:
 
 
 def _keras_dataset(name: str) -> Dataset:
-    from .targets.keras_model import import_keras
+    from .keras_model import import_keras
 
     keras = import_keras()
     try:
@@ -292,7 +292,7 @@ def fit_images(x: np.ndarray, input_shape: tuple[int | None, ...], data_format: 
     >>> fit_images(np.ones((1, 4, 2), np.float32), (4, 4, 1), "channels_last")[0, :, :, 0].tolist()
     [[0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0]]
     """
-    from .targets.keras_model import import_keras
+    from .keras_model import import_keras
 
     x = np.asarray(x)
     fit = _plan(tuple(x.shape[1:]), tuple(input_shape), data_format, _scale(x, x) if scale is None else scale)
@@ -349,7 +349,7 @@ def _strategy(distribute: str) -> Any:
         return None
     import tensorflow as tf
 
-    from .targets.keras_model import _quiet_stderr
+    from .keras_model import _quiet_stderr
 
     with _quiet_stderr():  # the collective runtime greets on stderr
         if distribute == "mirrored":
@@ -447,7 +447,7 @@ def train(net: NetworkReport, data: str | os.PathLike | Dataset = "digits", *, e
     >>> 0.0 <= result.test_accuracy <= 1.0, sorted(result.history)
     (True, ['accuracy', 'loss', 'val_accuracy', 'val_loss'])
     """
-    from .targets.keras_model import build_model, import_keras, weights_to_keras
+    from .keras_model import build_model, import_keras, weights_to_keras
     from .weights import init_weights
 
     net.raise_for_errors()
@@ -524,7 +524,7 @@ def plot_history(history: Mapping[str, list[float]], path: str | os.PathLike, ti
     except ImportError:
         raise _error("cannot draw the training curve: matplotlib is not installed "
                      "(pip install 'netspec[train]')", "E603") from None
-    from .fileio import atomic_output
+    from ..core.fileio import atomic_output
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy")):
@@ -573,7 +573,7 @@ def train_cli(net: NetworkReport, data: str, output: str | os.PathLike, epochs: 
     """
     import click
 
-    from .targets.keras_model import save_model
+    from .keras_model import save_model
 
     if os.path.splitext(os.fspath(output))[1] != ".keras":
         raise _error(f"cannot write {os.fspath(output)}: Keras 3 saves models as .keras files", "E603")

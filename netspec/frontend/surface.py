@@ -1,10 +1,10 @@
 """The surface AST: what a ``.net`` file says, before any name is resolved.
 
-Produced by :mod:`netspec.syntax`, consumed by :mod:`netspec.elaborate`.
-Every node carries its :class:`~netspec.source.Span` (excluded from
+Produced by :mod:`netspec.frontend.syntax`, consumed by :mod:`netspec.frontend.elaborate`.
+Every node carries its :class:`~netspec.core.source.Span` (excluded from
 equality).
 
->>> from netspec.syntax import parse_source
+>>> from netspec.frontend.syntax import parse_source
 >>> f = parse_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n", "m.net")
 >>> type(f.items[0].body[1]).__name__, f.items[0].body[1].steps[0].name
 ('Chain', 'dense')

@@ -5,8 +5,8 @@ checks as it builds, so ``channels(x)`` and ``shape(x)`` can be answered)
 and :func:`check_graph` (for graphs built in Python).  Results live beside
 the IR in :class:`LayerInfo` and :class:`NetworkReport`, never inside it.
 
->>> from netspec import ops
->>> from netspec.ir import Graph, Input, Node
+>>> from netspec.core import ops
+>>> from netspec.core.ir import Graph, Input, Node
 >>> g = Graph("lecture", Input("x", (32, 32, 3)),
 ...           (Node("conv", "conv2d", ("x",), ops.Conv2D(filters=4, kernel_size=(5, 5))),))
 >>> r = check_graph(g)
@@ -80,7 +80,7 @@ class NetworkReport:
     ``graph`` is None when the network has errors; ``layers`` then holds
     what was checked before them.
 
-    >>> from netspec.elaborate import check_source
+    >>> from netspec.frontend.elaborate import check_source
     >>> net = check_source("network n {\\n input x: [4, 4, 2]\\n batchnorm()\\n}\\n").networks[0]
     >>> net.ok, net.params, net.macs
     (True, (4, 4), 0)
@@ -188,10 +188,10 @@ def analyze_node(
 ) -> tuple[LayerInfo, list[tuple[str, str, str | None]]]:
     """Check one node given its inputs; returns its info and its warnings.
 
-    ``attrs`` must be normalized (see :meth:`netspec.ops.OpDef.normalize`).
+    ``attrs`` must be normalized (see :meth:`netspec.core.ops.OpDef.normalize`).
     Raises :class:`NodeProblem` for an error.
 
-    >>> from netspec import ops
+    >>> from netspec.core import ops
     >>> info, warns = analyze_node("conv2d", ops.OPS["conv2d"].normalize(
     ...     ops.Conv2D(filters=1, kernel_size=(2, 2)), "channels_last"), [(5, 5, 1)], [None])
     >>> info.shape, [w[0] for w in warns]
@@ -241,8 +241,8 @@ class GraphChecker:
     ``channels(x)``); :func:`check_graph` adds a whole graph's nodes.
     A node whose input failed is skipped without a second report.
 
-    >>> from netspec import ops
-    >>> from netspec.ir import Input, Node
+    >>> from netspec.core import ops
+    >>> from netspec.core.ir import Input, Node
     >>> c = GraphChecker(Input("x", (8, 8, 3)))
     >>> c.add(Node("p", "maxpool2d", ("x",), ops.Pool2D()))
     (4, 4, 3)
@@ -367,8 +367,8 @@ def check_graph(graph: Graph, silence: Iterable[str] = ()) -> NetworkReport:
 
     ``silence`` lists warning codes to drop.
 
-    >>> from netspec import ops
-    >>> from netspec.ir import Input
+    >>> from netspec.core import ops
+    >>> from netspec.core.ir import Input
     >>> g = Graph("g", Input("x", (2, 2, 1)), (Node("c", "conv2d", ("x",), ops.Conv2D(filters=1, kernel_size=(3, 3))),))
     >>> [(d.code, d.message[:40]) for d in check_graph(g).diagnostics]
     [('E401', 'conv2d output height would be 0: floor((')]

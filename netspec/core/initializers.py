@@ -1,13 +1,13 @@
 """Keras 3 initializers in NumPy: the same formulas, fans and distributions.
 
 Every target draws its fresh weights through :func:`initialize` (via
-:func:`netspec.weights.init_weights`), so NumPy, Keras and ONNX agree on a
+:func:`netspec.targets.weights.init_weights`), so NumPy, Keras and ONNX agree on a
 given seed.  The random streams are NumPy's, not Keras's: what matches
 Keras is each distribution and its parameters.
 
 >>> import numpy as np
->>> from netspec.ops import WeightSpec
->>> from netspec.argtypes import KerasObject
+>>> from netspec.core.ops import WeightSpec
+>>> from netspec.core.argtypes import KerasObject
 >>> spec = WeightSpec("kernel", (3, 3, 16, 32), True, KerasObject("he_uniform", (("seed", None),)))
 >>> w = initialize(spec, np.random.default_rng(0))
 >>> w.dtype, w.shape, bool(np.abs(w).max() <= np.sqrt(6 / (3 * 3 * 16)))

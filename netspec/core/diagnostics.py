@@ -13,7 +13,7 @@ E6xx     targets: weights files, inputs, data sets, output files
 W1xx     warnings (silence one with ``--silence CODE``)
 =======  ==============================================================
 
->>> from netspec.source import Source, Span
+>>> from netspec.core.source import Source, Span
 >>> src = Source("m.net", "network n {\\n    conv2d(32, 3, padding='sam')\\n}\\n")
 >>> start = src.text.index("'sam'")
 >>> d = Diagnostic.error("E303", "bad padding 'sam'", Span(src, start, start + 5))

@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from .check import NetworkReport
-from .diagnostics import Diagnostic, NetspecError
-from .fileio import atomic_output
-from .initializers import InitializerError, initialize
+from ..core.check import NetworkReport
+from ..core.diagnostics import Diagnostic, NetspecError
+from ..core.fileio import atomic_output
+from ..core.initializers import InitializerError, initialize
 
 __all__ = ["expected_weights", "init_weights", "load_weights", "resolve_weights", "save_weights",
            "validate_weights"]
@@ -101,7 +101,7 @@ def validate_weights(weights: Mapping[str, Any], net: NetworkReport, source: str
     >>> validate_weights({"fc/kernel": np.zeros((2, 3)), "fc/bias": np.zeros(2)}, net)
     Traceback (most recent call last):
     ...
-    netspec.diagnostics.NetspecError: error[E601]: weight 'fc/kernel' of layer 'fc' (dense) has shape (2, 3), but the network needs (3, 2)
+    netspec.core.diagnostics.NetspecError: error[E601]: weight 'fc/kernel' of layer 'fc' (dense) has shape (2, 3), but the network needs (3, 2)
     """
     expected = expected_weights(net)
     ops = {node.name: node.op for node in _graph(net).nodes}
@@ -158,7 +158,7 @@ def load_weights(path: str | os.PathLike, net: NetworkReport) -> dict[str, np.nd
     """
     path = os.fspath(path)
     if path.endswith(".keras"):
-        from .targets.keras_model import weights_from_keras
+        from .keras_model import weights_from_keras
 
         return validate_weights(weights_from_keras(path, net), net, os.path.basename(path))
     try:

@@ -1,0 +1,1 @@
+"""Analyses and reports over checked networks (tables, JSON)."""

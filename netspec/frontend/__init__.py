@@ -1,0 +1,1 @@
+"""The frontend: ``.net`` text to IR (Lark grammar, surface AST, elaboration, printer)."""

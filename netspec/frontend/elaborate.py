@@ -1,0 +1,329 @@
+"""Elaboration: surface AST to IR, checking each layer as it is built.
+
+Resolves names and scopes, evaluates expressions, applies ``default``
+statements, expands ``repeat``, ``if`` and block calls, follows imports,
+and feeds every node to a :class:`~netspec.core.check.GraphChecker` so that
+``channels(x)`` and ``shape(x)`` can be answered while building.  Every
+problem becomes a diagnostic; nothing a user writes raises anything else.
+
+>>> report = check_source('''
+... block double(n) {
+...     conv2d(n, 3, padding='same') -> conv2d(n, 3, padding='same')
+... }
+... network net {
+...     input x: [32, 32, 3]
+...     repeat 2 as i { double(16 * (i + 1)) }
+... }''')
+>>> [(n.name, n.op) for n in report.networks[0].graph][-2:]
+[('conv2d_2', 'conv2d'), ('conv2d_3', 'conv2d')]
+>>> report.networks[0].output_shape
+(32, 32, 32)
+"""
+
+
+from __future__ import annotations
+
+import gc
+import os
+import stat
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.argtypes import did_you_mean
+from ..core.check import NetworkReport
+from ..core.diagnostics import Diagnostic, NetspecError, Note
+from ..core.ir import Graph
+from ..core.ops import canonical_op
+from ..core.source import Source, Span
+from . import surface as S
+from .scope import MAX_BLOCK_DEPTH, MAX_LAYERS, MAX_REPEAT, MAX_STEPS
+from .statements import NetworkElaborator, calls, dedupe, unknown_callee
+from .syntax import parse_source
+
+__all__ = [
+    "MAX_BLOCK_DEPTH",
+    "MAX_FILE_BYTES",
+    "MAX_LAYERS",
+    "MAX_REPEAT",
+    "MAX_STEPS",
+    "FileReport",
+    "check_file",
+    "check_source",
+    "graph_of",
+    "load",
+    "load_source",
+]
+
+#: Largest spec file netspec reads.
+MAX_FILE_BYTES = 256 * 2**20
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """Everything ``netspec check`` learned about one file.
+
+    ``diagnostics`` holds file-level problems (syntax, imports, duplicate
+    definitions); each network's own are in its :class:`NetworkReport`.
+
+    >>> r = check_source("network a {\\n input x: [2]\\n dense(1)\\n}\\nnetwork b {\\n input y: [3]\\n}\\n")
+    >>> [n.name for n in r.networks], r.ok, r.network("b").output_shape
+    (['a', 'b'], True, (3,))
+    """
+
+    path: str
+    networks: tuple[NetworkReport, ...]
+    diagnostics: tuple[Diagnostic, ...] = ()
+
+    @property
+    def all_diagnostics(self) -> tuple[Diagnostic, ...]:
+        """File-level diagnostics, then each network's, in order."""
+        return self.diagnostics + tuple(d for n in self.networks for d in n.diagnostics)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing in the file is an error."""
+        return not any(d.is_error for d in self.all_diagnostics)
+
+    def network(self, name: str | None = None) -> NetworkReport:
+        """One network's report (the only one, or the first, when ``name`` is None).
+
+        Raises :class:`NetspecError` (E208) if there is no such network.
+        """
+        if name is None and self.networks:
+            return self.networks[0]
+        for net in self.networks:
+            if net.name == name:
+                return net
+        names = [n.name for n in self.networks]
+        msg = f"no network {name!r} in {self.path}" if name else f"no network in {self.path}"
+        if names:
+            msg += f" (it has {', '.join(names)})" + did_you_mean(name or "", names)
+        raise NetspecError([Diagnostic.error("E208", msg)])
+
+
+# --- public entry points ---------------------------------------------------------------------
+
+
+def check_source(text: str, filename: str = "<string>", silence: Iterable[str] = (),
+                 base_dir: str | os.PathLike | None = None) -> FileReport:
+    """Parse, elaborate and check ``.net`` text; never raises for a bad spec.
+
+    >>> check_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n").networks[0].total_params
+    10
+    """
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return _Program(silence).check(filename, text, base / filename if base_dir is not None else None)
+
+
+def check_file(path: str | os.PathLike, silence: Iterable[str] = ()) -> FileReport:
+    """Parse, elaborate and check a ``.net`` file; never raises for a bad spec.
+
+    A file that cannot be read gives an E603 diagnostic.
+
+    >>> [d.code for d in check_file("no/such/file.net").all_diagnostics]
+    ['E603']
+    """
+    path = Path(path)
+    program = _Program(silence)
+    try:
+        data = read_spec_bytes(path)
+    except OSError as err:
+        return FileReport(str(path), (), (Diagnostic.error("E603", f"cannot read {path}: {err.strerror or err}"),))
+    text = program.decode(data, str(path))
+    if isinstance(text, Diagnostic):
+        return FileReport(str(path), (), (text,))
+    return program.check(str(path), text, path)
+
+
+def load(path: str | os.PathLike, network: str | None = None, silence: Iterable[str] = ()) -> NetworkReport:
+    """Load one network from a file, checked; raises :class:`NetspecError` on any error.
+
+    The returned report's ``graph`` is the IR; ``layers`` holds each node's
+    shape and counts.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "n.net")
+    >>> _ = open(path, "w").write("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n")
+    >>> load(path).total_params
+    10
+    """
+    report = check_file(path, silence)
+    if not report.ok:
+        raise NetspecError(report.all_diagnostics)
+    return report.network(network)
+
+
+def load_source(text: str, network: str | None = None, filename: str = "<string>") -> NetworkReport:
+    """Like :func:`load`, from text.
+
+    >>> load_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n").graph.nodes[0].name
+    'dense'
+    """
+    report = check_source(text, filename)
+    if not report.ok:
+        raise NetspecError(report.all_diagnostics)
+    return report.network(network)
+
+
+def read_spec_bytes(path: Path) -> bytes:
+    """A spec file's bytes; refuses what is not a regular file or is over :data:`MAX_FILE_BYTES`.
+
+    ``/dev/zero`` or a FIFO would otherwise be read until memory runs out.
+
+    >>> read_spec_bytes(Path("/dev/null"))
+    Traceback (most recent call last):
+    ...
+    OSError: not a regular file
+    """
+    with open(path, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError("not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise OSError(f"file of {info.st_size:,} bytes is over the {MAX_FILE_BYTES:,}-byte limit")
+        return f.read(MAX_FILE_BYTES + 1)
+
+
+# --- program: files, imports, blocks ---------------------------------------------------------
+
+
+@dataclass
+class _Unit:
+    path: Path | None
+    source: Source
+    ast: S.File | None
+    blocks: dict[str, tuple[S.BlockDef, _Unit]] = field(default_factory=dict)
+
+
+class _Program:
+    def __init__(self, silence: Iterable[str]):
+        self.silence = tuple(silence)
+        self.units: dict[Path, _Unit] = {}
+        self.loading: list[tuple[Path, Span | None]] = []
+        self.diags: list[Diagnostic] = []
+
+    @staticmethod
+    def decode(data: bytes, name: str) -> str | Diagnostic:
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            head = data[: err.start].decode("utf-8", "replace")
+            src = Source(name, head + data[err.start:].decode("utf-8", "replace"))
+            return Diagnostic.error(
+                "E103", f"not UTF-8 text: byte 0x{data[err.start]:02x} cannot start a character; is this a binary file?",
+                Span(src, len(head), len(head) + 1))
+
+    def check(self, name: str, text: str, path: Path | None) -> FileReport:
+        # Elaboration allocates many small acyclic objects; the cyclic collector would
+        # rescan them all again and again, making large specs quadratic.
+        enabled = gc.isenabled()
+        gc.disable()
+        # Nesting is bounded (blocks and brackets 100 deep), but the two together can need
+        # more Python frames than the default limit of 1,000.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(max(limit, 10_000))
+        try:
+            return self._check(name, text, path)
+        finally:
+            sys.setrecursionlimit(limit)
+            if enabled:
+                gc.enable()
+
+    def _check(self, name: str, text: str, path: Path | None) -> FileReport:
+        unit = self._unit(name, text, path, None)
+        networks: list[NetworkReport] = []
+        if unit.ast is not None:
+            seen: dict[str, S.NetworkDef] = {}
+            for item in unit.ast.items:
+                if isinstance(item, S.NetworkDef):
+                    if item.name in seen:
+                        self.diags.append(Diagnostic.error(
+                            "E210", f"network {item.name!r} is defined twice", item.name_span,
+                            [Note("first defined here", seen[item.name].name_span)]))
+                        continue
+                    seen[item.name] = item
+                    networks.append(NetworkElaborator(self, unit, item).run())
+            self._lint_blocks(unit)
+        return FileReport(name, tuple(networks), tuple(dedupe(self.diags)))
+
+    def _unit(self, name: str, text: str, path: Path | None, import_span: Span | None) -> _Unit:
+        try:
+            ast = parse_source(text, name)
+        except NetspecError as err:
+            self.diags.extend(err.diagnostics)
+            return _Unit(path, Source(name, text), None)
+        unit = _Unit(path, ast.source, ast)
+        key = path.resolve() if path is not None else None
+        if key is not None:
+            self.units[key] = unit
+            self.loading.append((key, import_span))
+        try:
+            for item in ast.items:
+                if isinstance(item, S.Import):
+                    for bname, entry in self._import(unit, item).items():
+                        self._add_block(unit, bname, entry)
+            for item in ast.items:
+                if isinstance(item, S.BlockDef):
+                    self._add_block(unit, item.name, (item, unit))
+        finally:
+            if key is not None:
+                self.loading.pop()
+        return unit
+
+    def _add_block(self, unit: _Unit, name: str, entry: tuple[S.BlockDef, _Unit]) -> None:
+        old = unit.blocks.get(name)
+        if old is not None and old[0] is not entry[0]:
+            self.diags.append(Diagnostic.error(
+                "E210", f"block {name!r} is defined twice", entry[0].name_span,
+                [Note("first defined here", old[0].name_span)]))
+            return
+        if canonical_op(name) is not None:
+            self.diags.append(Diagnostic.error(
+                "E210", f"block {name!r} has the name of a built-in op", entry[0].name_span))
+            return
+        unit.blocks[name] = entry
+
+    def _import(self, unit: _Unit, item: S.Import) -> dict[str, tuple[S.BlockDef, _Unit]]:
+        base = unit.path.parent if unit.path is not None else Path.cwd()
+        target = (base / item.path).resolve()
+        active = [p for p, _ in self.loading]
+        if target in active:
+            cycle = self.loading[active.index(target):]
+            names = " -> ".join([p.name for p, _ in cycle] + [target.name])
+            chain = [Note(f"{p.name} is imported here", s) for p, s in cycle[1:] if s]
+            self.diags.append(Diagnostic.error("E206", f"import cycle: {names}", item.span, chain))
+            return {}
+        if target in self.units:
+            return self.units[target].blocks
+        try:
+            data = read_spec_bytes(target)
+        except OSError as err:
+            self.diags.append(Diagnostic.error(
+                "E207", f"cannot import {item.path!r}: {err.strerror or err} ({target})", item.span))
+            return {}
+        text = self.decode(data, str(target))
+        if isinstance(text, Diagnostic):
+            self.diags.append(Diagnostic.error(text.code, text.message, item.span))
+            return {}
+        # Name the imported file as the user would reach it from the importing file's name.
+        shown = os.path.normpath(os.path.join(os.path.dirname(unit.source.name), item.path))
+        return self._unit(shown, text, target, item.span).blocks
+
+    def _lint_blocks(self, unit: _Unit) -> None:
+        """Unknown op names in blocks that no network calls are still errors."""
+        for item in unit.ast.items if unit.ast else ():
+            if isinstance(item, S.BlockDef):
+                for call in calls(item.body):
+                    if canonical_op(call.name) is None and call.name not in unit.blocks:
+                        self.diags.append(unknown_callee(call, unit.blocks))
+
+
+
+def graph_of(report: NetworkReport) -> Graph:
+    """The checked graph of a network report; raises :class:`NetspecError` if it has errors."""
+    report.raise_for_errors()
+    assert report.graph is not None
+    return report.graph
+

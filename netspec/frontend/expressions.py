@@ -1,0 +1,223 @@
+"""The expression evaluator: values of arguments, repeat counts, conditions.
+
+Numbers, strings, tuples, booleans and ``none``; arithmetic with overflow
+bounds, comparisons, ``and``/``or`` that short-circuit, indexing, and the
+built-in functions.  It is a mixin of the statement elaborator, which
+supplies tensor lookup (for ``channels(x)`` / ``shape(x)``) and argument
+evaluation.
+
+>>> from netspec import load_source
+>>> load_source("network n {\\n input x: [4]\\n dense(max(2, 3) ** 2 // 4)\\n}\\n").output_shape
+(2,)
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import TYPE_CHECKING, Any
+
+from ..core.argtypes import CallValue, clip, did_you_mean, format_value, type_name
+from ..core.diagnostics import Diagnostic
+from ..core.shapes import channel_axis
+from . import surface as S
+from .scope import BUILTINS, MAX_INT, MAX_STRING, Abort, Scope
+
+if TYPE_CHECKING:
+    from ..core.check import GraphChecker
+    from ..core.source import Span
+
+__all__ = ["ExpressionEvaluator"]
+
+
+class ExpressionEvaluator:
+    """Evaluates expressions; the subclass provides ``checker``, ``tensor`` and ``eval_args``."""
+
+    checker: GraphChecker | None
+
+    def tensor(self, name: str, span: Span, scope: Scope) -> str:
+        raise NotImplementedError
+
+    def eval_args(self, args: Any, scope: Scope, tensors: bool = False) -> tuple[list, dict]:
+        raise NotImplementedError
+
+    def eval(self, expr: S.Expr, scope: Scope) -> Any:
+        if isinstance(expr, S.Const):
+            return expr.value
+        if isinstance(expr, S.Name):
+            found = scope.find(expr.id)
+            if found is None:
+                raise Abort(Diagnostic.error("E203", f"unbound name {clip(expr.id)!r}" + did_you_mean(expr.id, scope.visible()), expr.span))
+            kind, value = found
+            if kind == "tensor":
+                raise Abort(Diagnostic.error(
+                    "E302", f"{expr.id!r} is a tensor; use channels({expr.id}) or shape({expr.id}) for its sizes", expr.span))
+            return value
+        if isinstance(expr, S.Unary):
+            v = self.eval(expr.operand, scope)
+            if expr.op == "not":
+                if not isinstance(v, bool):
+                    raise Abort(Diagnostic.error("E307", f"'not' needs true or false, got {type_name(v)}", expr.span))
+                return not v
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise Abort(Diagnostic.error("E307", f"unary {expr.op} needs a number, got {type_name(v)}", expr.span))
+            return -v if expr.op == "-" else v
+        if isinstance(expr, S.Binary):
+            if expr.op in _LEFT_ASSOCIATIVE:
+                return self.binary(expr, scope)
+            return self.binary_step(expr, self.eval(expr.left, scope), scope)
+        if isinstance(expr, S.TupleExpr):
+            return tuple(self.eval(i, scope) for i in expr.items)
+        if isinstance(expr, S.Index):
+            target = self.eval(expr.target, scope)
+            index = self.eval(expr.index, scope)
+            if not isinstance(target, tuple):
+                raise Abort(Diagnostic.error("E307", f"only tuples can be indexed, got {type_name(target)}", expr.target.span))
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise Abort(Diagnostic.error("E307", f"a tuple index must be an integer, got {type_name(index)}", expr.index.span))
+            if not -len(target) <= index < len(target):
+                raise Abort(Diagnostic.error("E307", f"index {index} is out of range for a tuple of {len(target)}", expr.index.span))
+            return target[index]
+        if isinstance(expr, S.FunCall):
+            return self.funcall(expr, scope)
+        raise Abort(Diagnostic.error("E307", "bad expression", getattr(expr, "span", None)))
+
+    def funcall(self, expr: S.FunCall, scope: Scope) -> Any:
+        if expr.name in ("channels", "shape"):
+            if len(expr.args) != 1 or expr.args[0].name is not None or not isinstance(expr.args[0].value, S.Name):
+                raise Abort(Diagnostic.error("E302", f"{expr.name}() takes one tensor name", expr.span))
+            ref = expr.args[0].value
+            tensor = self.tensor(ref.id, ref.span, scope)
+            assert self.checker is not None
+            shape = self.checker.shapes.get(tensor)
+            if shape is None:
+                raise Abort(None)
+            if expr.name == "shape":
+                return tuple(shape)
+            if len(shape) != 3:
+                return shape[-1]
+            return shape[channel_axis(self.checker.format)]
+        if expr.name in BUILTINS:
+            return self.builtin(expr, scope)
+        positional, keyword = self.eval_args(expr.args, scope)
+        return CallValue(expr.name, tuple(v for v, _ in positional), tuple((k, v) for k, (v, _) in keyword.items()))
+
+    def builtin(self, expr: S.FunCall, scope: Scope) -> Any:
+        """``str(x)``, ``len(t)``, ``min(a, b, ...)``, ``max(a, b, ...)``."""
+        positional, keyword = self.eval_args(expr.args, scope)
+        args = [v for v, _ in positional]
+        if keyword or not args or (expr.name in ("str", "len") and len(args) != 1):
+            count = "one argument" if expr.name in ("str", "len") else "one or more arguments"
+            raise Abort(Diagnostic.error("E302", f"{expr.name}() takes {count}, without keywords", expr.span))
+        if expr.name == "str":
+            if not isinstance(args[0], (int, float, str)) or isinstance(args[0], bool):
+                raise Abort(Diagnostic.error("E307", f"str() takes a number or a string, got {type_name(args[0])}", expr.span))
+            return args[0] if isinstance(args[0], str) else format_value(args[0])
+        if expr.name == "len":
+            if not isinstance(args[0], (tuple, str)):
+                raise Abort(Diagnostic.error("E307", f"len() takes a tuple or a string, got {type_name(args[0])}", expr.span))
+            return len(args[0])
+        items = args[0] if len(args) == 1 and isinstance(args[0], tuple) else tuple(args)
+        if not items or not all(_is_num(v) for v in items):
+            raise Abort(Diagnostic.error("E307", f"{expr.name}() takes numbers", expr.span))
+        return min(items) if expr.name == "min" else max(items)
+
+    def binary(self, expr: S.Binary, scope: Scope) -> Any:
+        # Walk the left spine of a left-associative chain (1 + 2 + ... + n) without recursion.
+        spine = []
+        node: S.Expr = expr
+        while isinstance(node, S.Binary) and node.op in _LEFT_ASSOCIATIVE:
+            spine.append(node)
+            node = node.left
+        value = self.eval(node, scope)
+        for step in reversed(spine):
+            value = self.binary_step(step, value, scope)
+        return value
+
+    def binary_step(self, expr: S.Binary, left: Any, scope: Scope) -> Any:
+        op = expr.op
+        if op in ("and", "or"):
+            if not isinstance(left, bool):
+                raise Abort(Diagnostic.error("E307", f"'{op}' needs true or false, got {type_name(left)}", expr.left.span))
+            if (op == "and" and not left) or (op == "or" and left):
+                return left
+            right = self.eval(expr.right, scope)
+            if not isinstance(right, bool):
+                raise Abort(Diagnostic.error("E307", f"'{op}' needs true or false, got {type_name(right)}", expr.right.span))
+            return right
+        right = self.eval(expr.right, scope)
+        if op in ("==", "!="):
+            same = left == right and type(left) is type(right) or (
+                _is_num(left) and _is_num(right) and left == right)
+            return same if op == "==" else not same
+        if op in ("<", "<=", ">", ">="):
+            if not ((_is_num(left) and _is_num(right)) or (isinstance(left, str) and isinstance(right, str))):
+                raise Abort(Diagnostic.error(
+                    "E307", f"cannot compare {type_name(left)} with {type_name(right)} using {op}", expr.span))
+            return _COMPARE[op](left, right)
+        if op == "+" and isinstance(left, str) and isinstance(right, str):
+            if len(left) + len(right) > MAX_STRING:
+                raise Abort(Diagnostic.error("E501", "string too long", expr.span))
+            return left + right
+        if op == "+" and isinstance(left, tuple) and isinstance(right, tuple):
+            if len(left) + len(right) > MAX_STRING:
+                raise Abort(Diagnostic.error("E501", "tuple too long", expr.span))
+            return left + right
+        if not (_is_num(left) and _is_num(right)):
+            raise Abort(Diagnostic.error(
+                "E307", f"cannot apply {op} to {type_name(left)} and {type_name(right)}", expr.span))
+        try:
+            if op == "**":
+                result = _power(left, right)
+            elif op in ("/", "//", "%") and right == 0:
+                raise Abort(Diagnostic.error("E307", f"division by zero in {format_value(left)} {op} {format_value(right)}", expr.span))
+            else:
+                result = _ARITH[op](left, right)
+        except OverflowError:
+            result = math.inf
+        except _TooBig:
+            raise Abort(Diagnostic.error(
+                "E501", f"{format_value(left)} ** {format_value(right)} is too large", expr.span)) from None
+        if isinstance(result, int) and abs(result) > MAX_INT:
+            raise Abort(Diagnostic.error("E501", f"value {op} result is too large (over {MAX_INT})", expr.span))
+        if isinstance(result, float) and not math.isfinite(result):
+            raise Abort(Diagnostic.error("E501", f"result of {op} is too large or not a number", expr.span))
+        if isinstance(result, complex):
+            raise Abort(Diagnostic.error("E307", "result is not a real number", expr.span))
+        return result
+
+
+
+class _TooBig(Exception):
+    pass
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _power(base: Any, exp: Any) -> Any:
+    if isinstance(base, int) and isinstance(exp, int) and exp >= 0:
+        if abs(base) > 1 and exp * math.log2(abs(base)) > 64:
+            raise _TooBig()
+        return base**exp
+    if isinstance(base, (int, float)) and base < 0 and isinstance(exp, float) and not exp.is_integer():
+        return complex(0, 1)
+    if base == 0 and exp < 0:
+        raise OverflowError
+    try:
+        return float(base) ** float(exp)
+    except OverflowError:
+        return math.inf
+    except ZeroDivisionError:
+        return math.inf
+
+
+_LEFT_ASSOCIATIVE = frozenset({"+", "-", "*", "/", "//", "%", "and", "or"})
+_ARITH = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod,
+}
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+

@@ -1,0 +1,95 @@
+"""Elaboration state shared by statements and expressions: scopes, limits, aborts.
+
+>>> outer = Scope(values={"n": 2})
+>>> Scope(outer, tensors={"in": "conv2d"}).find("n")
+('value', 2)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.diagnostics import Diagnostic
+from ..core.source import Span
+
+__all__ = ["MAX_BLOCK_DEPTH", "MAX_LAYERS", "MAX_REPEAT", "MAX_STEPS", "POISON", "Abort", "Fatal", "Scope"]
+
+#: Most layers one network may have.
+MAX_LAYERS = 500_000
+#: Largest count one ``repeat`` may have.
+MAX_REPEAT = 1_000_000
+#: Most statements one network's elaboration may execute (bounds nested repeats).
+MAX_STEPS = 5_000_000
+#: Deepest nesting of block calls.
+MAX_BLOCK_DEPTH = 100
+#: Largest integer an expression may produce.
+MAX_INT = 2**63 - 1
+#: Longest string an expression may produce.
+MAX_STRING = 10_000
+#: Most diagnostics reported for one network before giving up.
+MAX_DIAGNOSTICS = 200
+
+POISON = "\x00error"
+#: Functions an expression may call besides channels() and shape().
+BUILTINS = ("str", "len", "min", "max")
+
+
+
+class Abort(Exception):
+    """Stops one statement; its diagnostic is recorded and the statement's result is poisoned."""
+
+    def __init__(self, diag: Diagnostic | None):
+        self.diag = diag
+
+
+class Fatal(Exception):
+    """Stops the whole network (a limit was reached)."""
+
+    def __init__(self, diag: Diagnostic):
+        self.diag = diag
+
+
+class Scope:
+    """Names bound in one body (tensors and values), its defaults, and the enclosing scope."""
+
+    __slots__ = ("parent", "tensors", "values", "defaults", "spans")
+
+    def __init__(self, parent: Scope | None = None, tensors: dict | None = None, values: dict | None = None):
+        self.parent = parent
+        self.tensors: dict[str, str] = tensors or {}
+        self.values: dict[str, Any] = values or {}
+        self.defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
+        self.spans: dict[str, Span] = {}
+
+    def find(self, name: str) -> tuple[str, Any] | None:
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.tensors:
+                return "tensor", scope.tensors[name]
+            if name in scope.values:
+                return "value", scope.values[name]
+            scope = scope.parent
+        return None
+
+    def visible(self) -> list[str]:
+        out: list[str] = []
+        scope: Scope | None = self
+        while scope is not None:
+            out.extend(scope.tensors)
+            out.extend(scope.values)
+            scope = scope.parent
+        return out
+
+    def defaults_for(self, op: str) -> dict[str, tuple[Any, Span]]:
+        chain = []
+        scope: Scope | None = self
+        while scope is not None:
+            if op in scope.defaults:
+                chain.append(scope.defaults[op])
+            scope = scope.parent
+        merged: dict[str, tuple[Any, Span]] = {}
+        for d in reversed(chain):
+            merged.update(d)
+        return merged
+
+
