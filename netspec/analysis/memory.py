@@ -22,11 +22,11 @@ every layer's output that is not a view, unfused).
 ...   relu(name='r')
 ...   maxpool2d(2, name='p')
 ... }''').networks[0]
->>> m = estimate_memory(net, batch_size=2)
+>>> m = estimate_memory(net, batch_size=2)  # the padded copy and the output of the fused conv+relu
 >>> m.activation_peak, m.peak_at, m.weight_bytes
-(65536, 'p', 896)
+(93280, 'r', 896)
 >>> estimate_memory(net, batch_size=2, training="adam").total
-82944
+175616
 """
 
 from __future__ import annotations
@@ -256,20 +256,21 @@ def estimate_memory(net: NetworkReport, batch_size: int = 1, dtype: str = "float
     weight_bytes = (trainable + non_trainable) * item
     grads = trainable * item if training != "none" else 0
     state = OPTIMIZER_SLOTS[training] * trainable * item
-    shapes: dict[str, Shape | None] = {graph.input.name: graph.input.shape}
+    shapes: dict[str, Shape | None] = {inp.name: inp.shape for inp in graph.inputs}
     shapes.update({name: info.shape for name, info in net.layers.items()})
     kept: int | None = None
     if training != "none":
-        sizes = [_size(graph.input.shape)] + [
+        sizes = [_size(inp.shape) for inp in graph.inputs] + [
             0 if is_view(node) else _size(net.layers[node.name].shape) for node in graph.nodes]
         kept = None if any(s is None for s in sizes) else sum(sizes) * batch_size * item  # type: ignore[misc]
     if any(_size(s) is None for s in shapes.values()):
         return MemoryEstimate(batch_size, dtype, training, weight_bytes, None, None, None, grads, state, kept)
 
     fmt = graph.input.data_format
-    owner: dict[str, str] = {graph.input.name: graph.input.name}
-    nbytes: dict[str, int] = {graph.input.name: 0}  # the input batch is the caller's, not counted
-    refs: dict[str, int] = {graph.input.name: 1}
+    # The input batches are the caller's: not counted.
+    owner: dict[str, str] = {inp.name: inp.name for inp in graph.inputs}
+    nbytes: dict[str, int] = dict.fromkeys(owner, 0)
+    refs: dict[str, int] = dict.fromkeys(owner, 1)
     live = 0
     peak, peak_at, live_at_peak, workspace = 0, None, (), 0
     for step in execution_plan(graph):
@@ -277,10 +278,12 @@ def estimate_memory(net: NetworkReport, batch_size: int = 1, dtype: str = "float
         ins = [shapes[t] for t in node.inputs]
         mode, extra, cols = _step_rule(node, ins, shapes[node.name], step.donate, fmt, batch_size)  # type: ignore[arg-type]
         workspace = max(workspace, cols)
-        here = live + int(extra) * batch_size * item
+        own = int(extra) * batch_size * item
+        here = live + own
         if here > peak:
             peak, peak_at = here, step.name
-            live_at_peak = tuple((b, n) for b, n in nbytes.items() if n and refs.get(b))
+            live_at_peak = (*((b, n) for b, n in nbytes.items() if n and refs.get(b)),
+                            (f"{step.name} (the step's own buffers)", own))
         if mode == "new":
             buf = step.name
             nbytes[buf] = _size(shapes[step.name]) * batch_size * item  # type: ignore[operator]

@@ -118,18 +118,19 @@ def folds_batchnorm(node: Node, bn: Node) -> bool:
     return bn.attrs.axis % 4 == channel_axis % 4
 
 
-def fuse(nodes: list[Node], output: str) -> list[tuple[Node, tuple[str, ...]]]:
+def fuse(nodes: list[Node], outputs: str | tuple[str, ...]) -> list[tuple[Node, tuple[str, ...]]]:
     """The nodes after fusion, each with the layers it computes.
 
     A batchnorm that folds, or an activation a layer can take over, merges
     into the layer before it only when that layer's output is read by
-    nothing else (and is not the network's output).
+    nothing else (and is not one of the network's ``outputs``).
 
     >>> from netspec.core import ops
     >>> nodes = [Node("a", "add", ("x", "y"), ops.NoArgs()), Node("r", "relu", ("a",), ops.ReLU())]
     >>> [(n.name, n.op, n.attrs, layers) for n, layers in fuse(nodes, "r")]
     [('r', 'add', MergeActivation(activation='relu'), ('a', 'r'))]
     """
+    kept = {outputs} if isinstance(outputs, str) else set(outputs)
     readers: dict[str, int] = {}
     for node in nodes:
         for name in node.inputs:
@@ -137,7 +138,7 @@ def fuse(nodes: list[Node], output: str) -> list[tuple[Node, tuple[str, ...]]]:
     out: list[tuple[Node, tuple[str, ...]]] = []
     for node in nodes:
         prev, layers = out[-1] if out else (None, ())
-        if prev is None or node.inputs != (prev.name,) or readers.get(prev.name) != 1 or prev.name == output:
+        if prev is None or node.inputs != (prev.name,) or readers.get(prev.name) != 1 or prev.name in kept:
             out.append((node, (node.name,)))
             continue
         act = absorbed_activation(node)
@@ -181,15 +182,15 @@ def execution_plan(graph: Graph, fuse_layers: bool = True, keep_all: bool = Fals
     as :meth:`Executor.activations <netspec.targets.numpy_exec.Executor.activations>` needs).
     """
     nodes = list(graph.nodes)
-    output = graph.output
-    fused = fuse(nodes, output) if fuse_layers else [(n, (n.name,)) for n in nodes]
+    fused = fuse(nodes, graph.outputs) if fuse_layers else [(n, (n.name,)) for n in nodes]
     last_use: dict[str, int] = {}
     for i, (node, _) in enumerate(fused):
         for name in node.inputs:
             last_use[name] = i
-    last_use[output] = len(fused)
-    source = graph.input.name
-    root = {source: source}
+    for name in graph.outputs:
+        last_use[name] = len(fused)
+    sources = {inp.name for inp in graph.inputs}
+    root = {name: name for name in sources}
     for node, _ in fused:
         root[node.name] = root[node.inputs[0]] if is_view(node) else node.name
     group_end: dict[str, int] = {}
@@ -199,7 +200,7 @@ def execution_plan(graph: Graph, fuse_layers: bool = True, keep_all: bool = Fals
     for i, (node, layers) in enumerate(fused):
         ins = node.inputs
         r = root[ins[0]]
-        donate = (not keep_all and r != source and group_end[r] <= i and all(root[t] != r for t in ins[1:]))
+        donate = (not keep_all and r not in sources and group_end[r] <= i and all(root[t] != r for t in ins[1:]))
         free = () if keep_all else tuple(t for t in dict.fromkeys(ins) if last_use.get(t) == i)
         steps.append(PlanStep(node, layers, donate, free))
     return steps
