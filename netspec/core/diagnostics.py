@@ -69,6 +69,7 @@ CODES: dict[str, str] = {
     "E603": "cannot read or write a file",
     "E604": "data set does not fit the network",
     "E605": "target cannot express this network",
+    "E606": "output refused: it would replace an input, or its ending does not match what is written",
     "W101": "stride does not tile the input: rows or columns are silently dropped",
     "W102": "dense on a tensor of rank above 2 (a forgotten flatten?)",
     "W103": "even convolution kernel size",
