@@ -120,7 +120,7 @@ def format_summary(net: NetworkReport) -> str:
     """One network's totals without the table of layers (``netspec check --summary``).
 
     >>> from netspec.frontend.elaborate import check_source
-    >>> print(format_summary(check_source("network n {\n  input x: [4]\n  dense(2)\n}\n").networks[0]))
+    >>> print(format_summary(check_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n").networks[0]))
     network n  (input x: (None, 4), channels_last)
     layers:            1
     params:            10 (trainable 10, non-trainable 0)
@@ -182,7 +182,7 @@ def to_json(report: FileReport, networks: list[NetworkReport] | None = None, str
     passes: with ``strict``, a warning fails as it does in the exit status.
 
     >>> from netspec.frontend.elaborate import check_source
-    >>> r = check_source("network n {\n  input x: [5, 5, 1]\n  conv2d(1, 2)\n}\n")
+    >>> r = check_source("network n {\\n  input x: [5, 5, 1]\\n  conv2d(1, 2)\\n}\\n")
     >>> to_json(r)["ok"], to_json(r, strict=True)["ok"], to_json(r, strict=True)["networks"][0]["ok"]
     (True, False, False)
     """

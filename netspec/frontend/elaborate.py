@@ -92,7 +92,7 @@ class FileReport:
         Raises :class:`NetspecError` (E208) if there is no such network, or
         if ``name`` is None and the file has several (the message names them).
 
-        >>> r = check_source("network a {\n input x: [2]\n}\nnetwork b {\n input y: [3]\n}\n", "two.net")
+        >>> r = check_source("network a {\\n input x: [2]\\n}\\nnetwork b {\\n input y: [3]\\n}\\n", "two.net")
         >>> r.network()
         Traceback (most recent call last):
         ...
@@ -120,7 +120,7 @@ class FileReport:
         and the chosen network's count: an error in another network of the
         file does not stop this one.
 
-        >>> r = check_source("network a {\n input x: [2]\n dense(2)\n}\nnetwork b {\n input y: [3]\n dense(q)\n}\n")
+        >>> r = check_source("network a {\\n input x: [2]\\n dense(2)\\n}\\nnetwork b {\\n input y: [3]\\n dense(q)\\n}\\n")
         >>> r.ok, r.select("a").total_params
         (False, 6)
         """
