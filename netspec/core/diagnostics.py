@@ -37,6 +37,7 @@ CODES: dict[str, str] = {
     "E101": "syntax error: unexpected character or token",
     "E102": "syntax error: unexpected end of file",
     "E103": "file is not valid UTF-8 text",
+    "E110": "netspec fmt cannot format the file safely (a formatter bug; the file is left unchanged)",
     "E201": "unknown op or block",
     "E202": "unknown argument",
     "E203": "unbound tensor or value name",
