@@ -60,6 +60,11 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as err:  # a netspec bug: one line, never a traceback
+            _fail([Diagnostic.error("E607", f"internal error: {type(err).__name__}: {err} "
+                                            "(a netspec bug; please report it with the spec and the command)")])
 
     return wrapper
 

@@ -193,3 +193,51 @@ def test_item19_summary_prints_totals_only() -> None:
     rc, out, _ = invoke(["check", str(spec), "--summary", "--format", "json", "-s", "W101,W104"])
     net = json.loads(out)["networks"][0]
     assert "layers" not in net and net["params"]["total"] == 25_636_712
+
+
+# --- item 2 (targets): a size that does not fit at run time is a located diagnostic ------------------
+
+UNKNOWN_MERGE = """\
+network q {
+    input x: [?, ?, 3]
+    a = conv2d(4, 3, strides=2, padding='same')
+    b = x -> conv2d(4, 3, strides=(2, 1), padding='same')
+    add(a, b)
+}
+"""
+
+
+def test_item2_run_reports_a_size_mismatch_with_its_location(work: Path) -> None:
+    (work / "q.net").write_text(UNKNOWN_MERGE)
+    np.save(work / "x16.npy", np.ones((2, 16, 16, 3), np.float32))
+    rc, _, err = invoke(["run", "q.net", "-i", "x16.npy", "-o", "y.npy"])
+    assert rc == 1 and "q.net:5:5: error[E403]" in err and "add" in err and "(16, 16, 3)" in err, err
+    assert "ValueError" not in err and not (work / "y.npy").exists()
+    np.save(work / "x_ok.npy", np.ones((2, 16, 1, 3), np.float32))  # width 1: both branches give (8, 1, 4)
+    rc, _, err = invoke(["run", "q.net", "-i", "x_ok.npy", "-o", "y.npy"])
+    assert rc == 0, err
+    assert np.load(work / "y.npy").shape == (2, 8, 1, 4)
+
+
+def test_item2_library_executor_reports_a_size_mismatch_with_its_location() -> None:
+    from netspec.targets.numpy_exec import executor
+
+    run = executor(netspec.load_source(UNKNOWN_MERGE, filename="q.net"))
+    with pytest.raises(netspec.NetspecError) as err:
+        run(np.ones((1, 16, 16, 3), np.float32))
+    (diag,) = err.value.diagnostics
+    assert (diag.code, diag.span.line, diag.span.file) == ("E403", 5, "q.net")
+    with pytest.raises(netspec.NetspecError) as err:  # too small for the window: E401 at the conv
+        executor(netspec.load_source("network s {\n input x: [?, ?, 1]\n conv2d(1, 3)\n}\n"))(np.ones((1, 2, 2, 1)))
+    assert err.value.diagnostics[0].code == "E401" and err.value.diagnostics[0].span.line == 3
+
+
+# --- item 3: an empty batch -----------------------------------------------------------------------
+
+
+def test_item3_empty_batch_runs(work: Path) -> None:
+    spec = Path(__file__).parent.parent / "specs" / "mnist.net"
+    np.save(work / "empty.npy", np.zeros((0, 28, 28, 1), np.float32))
+    rc, _, err = invoke(["run", spec, "-i", "empty.npy", "-o", "y.npy"])
+    assert rc == 0, err
+    assert np.load(work / "y.npy").shape == (0, 10)
