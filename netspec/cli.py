@@ -182,5 +182,17 @@ def train(file: str, data: str, output: str, network: str | None, epochs: int, b
     train_cli(net, data, output, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, distribute=distribute)
 
 
+@main.command(name="fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--check", "check_only", is_flag=True,
+              help="Change nothing: show a unified diff and exit 1 if a file is not formatted (for CI).")
+@_guard
+def fmt_(files: tuple[str, ...], check_only: bool) -> None:
+    """Rewrite FILES in the canonical layout, comments kept; '-' formats standard input to standard output."""
+    from .tools.fmt import run_fmt
+
+    sys.exit(run_fmt(files, check=check_only))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -71,16 +71,30 @@ def _num(n: int | None) -> str:
 
 
 def format_table(net: NetworkReport) -> str:
-    """One network as a table of layers and its totals."""
+    """One network as a table of layers and its totals.
+
+    A network with several inputs or outputs names them all in its header:
+
+    >>> from netspec.frontend.elaborate import check_source
+    >>> r = check_source("network n {\\n input a: [4]\\n input b: [3]\\n concat(a, b)\\n}\\n")
+    >>> print(format_table(r.networks[0]).splitlines()[0])
+    network n  (inputs a: (None, 4), b: (None, 3), channels_last; output concatenate: (None, 7))
+    """
     graph = net.graph
-    inp = graph.input if graph is not None else None
+    inputs = graph.inputs if graph is not None else ()
+    inp = inputs[0] if inputs else None
     head = f"network {net.name}"
-    if inp is not None:
+    if len(inputs) == 1 and inp is not None and len(net.outputs) <= 1:
         head += f"  (input {inp.name}: {format_shape(inp.shape)}, {inp.data_format})"
+    elif inp is not None:
+        shown = ", ".join(f"{i.name}: {format_shape(i.shape)}" for i in inputs)
+        outs = ", ".join(f"{o}: {format_shape(s)}" for o, s in zip(net.outputs, net.output_shapes))
+        head += (f"  ({'inputs' if len(inputs) > 1 else 'input'} {shown}, {inp.data_format}; "
+                 f"{'outputs' if len(net.outputs) > 1 else 'output'} {outs})")
     rows = [("layer", "op", "output shape", "params", "MACs", "RF")]
-    if inp is not None:
-        first_rf = "1x1" if len(inp.shape) == 3 else "-"
-        rows.append((inp.name, "input", format_shape(inp.shape), "0", "0", first_rf))
+    for i in inputs:
+        first_rf = "1x1" if len(i.shape) == 3 else "-"
+        rows.append((i.name, "input", format_shape(i.shape), "0", "0", first_rf))
     nodes = graph.nodes if graph is not None else ()
     for node in nodes:
         info = net.layers[node.name]
@@ -138,6 +152,9 @@ def network_json(net: NetworkReport) -> dict:
         "ok": ok,
         "input_shape": _json_shape(net.input_shape),
         "output_shape": _json_shape(net.output_shape) if ok else None,
+        "inputs": [{"name": i.name, "shape": _json_shape(i.shape)} for i in net.inputs],
+        "outputs": [{"name": o, "shape": _json_shape(s) if ok else None}
+                    for o, s in zip(net.outputs, net.output_shapes)] if ok else [],
         "data_format": graph.input.data_format if graph is not None else None,
         "params": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
         if ok else None,
