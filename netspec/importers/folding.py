@@ -21,11 +21,13 @@ keeps the flat one if they differ, so folding can only change the layout.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.ops import OPS
 from .model import ImportedLayer, ImportedModel
 from .writer import (
     Body,
@@ -107,11 +109,11 @@ def _signature(group: _Group) -> tuple:
     sig = []
     for layer in group.layers:
         ins = tuple(local.get(t, -1) for t in layer.inputs)
-        sig.append((layer.op, layer.name[len(group.prefix):], ins, tuple(sorted(layer.args)), layer.trainable))
+        sig.append((layer.op, layer.name[len(group.prefix):], ins, layer.trainable))
     return tuple(sig)
 
 
-def block_kind_name(ops: list[str], kernels: list[Any], pattern: str) -> str:
+def block_kind_name(ops: list[str], kernels: list[Any], pattern: str, prefix: str = "") -> str:
     """A block's name from what it is, else from its layers' names.
 
     ``ops`` are the layers' ops (``conv`` for any convolution), ``kernels``
@@ -126,8 +128,13 @@ def block_kind_name(ops: list[str], kernels: list[Any], pattern: str) -> str:
         return "inverted_residual" if ops.count("conv") >= 2 else "depthwise_block"
     if "concat" in ops and len(convs) >= 2:
         return "dense_layer"
-    words = [t for t in pattern.split("_") if t != "#" and is_identifier(t)]
-    return words[-1] if words else "block"
+    words = [re.sub(r"\d+[a-z]?$", "", t) for t in (prefix or pattern).split("_")]
+    words = [w for w in words if w and w != "#"]
+    for candidate in (words[-1:], words[-2:], ["unit"]):
+        name = "_".join(candidate)
+        if candidate and is_identifier(name):
+            return name
+    return "unit"
 
 
 def _short_op(op: str) -> str:
@@ -142,18 +149,22 @@ def _make_kind(groups: list[_Group], pattern: str, channels: dict[str, int | Non
     first = groups[0]
     kernels = [first.layers[i].args.get("kernel_size") for i in range(len(first.layers))]
     kernels = [(k, k) if isinstance(k, int) else k for k in kernels]
-    kind = _Kind(block_kind_name([_short_op(layer.op) for layer in first.layers], kernels, pattern), pattern, groups)
+    kind = _Kind(block_kind_name([_short_op(layer.op) for layer in first.layers], kernels, pattern, first.prefix),
+                 pattern, groups)
     varying: list[tuple[int, str]] = []
     for i, layer in enumerate(first.layers):
-        for key, value in layer.args.items():
-            values = [g.layers[i].args[key] for g in groups]
+        keys = [k for k in dict.fromkeys(k for g in groups for k in g.layers[i].args)]
+        for key in keys:
+            values = [g.layers[i].args.get(key, _default(layer.op, key)) for g in groups]
+            value = values[0]
             if all(type(v) is type(value) and v == value for v in values):
-                kind.template[(i, key)] = value
+                if key in layer.args:
+                    kind.template[(i, key)] = value
             else:
                 varying.append((i, key))
     params: dict[str, list[Any]] = {}
     for i, key in varying:
-        values = [g.layers[i].args[key] for g in groups]
+        values = [g.layers[i].args.get(key, _default(g.layers[i].op, key)) for g in groups]
         ins = [channels.get(g.layers[i].inputs[0]) if g.layers[i].inputs else None for g in groups]
         entry_ch = [channels.get(g.entry) for g in groups]
         expr = _derived(values, params, entry_ch, ins)
@@ -170,6 +181,17 @@ def _make_kind(groups: list[_Group], pattern: str, channels: dict[str, int | Non
             kind.defaults[name] = next(v for v in values if repr(v) == common)
     kind.call_values = [{p: params[p][n] for p in params} for n in range(len(groups))]
     return kind
+
+
+def _default(op: str, key: str) -> Any:
+    """An argument's Keras default as a spec value (an equal-sized tuple as one size)."""
+    for f in dataclasses.fields(OPS[op].attrs):
+        if f.name == key:
+            value = f.default
+            if isinstance(value, tuple) and value and all(v == value[0] for v in value):
+                return value[0]
+            return value
+    return None
 
 
 def _derived(values: list[Any], params: dict[str, list[Any]], entry_ch: list[Any], ins: list[Any]) -> Expr | None:
@@ -189,6 +211,10 @@ def _derived(values: list[Any], params: dict[str, list[Any]], entry_ch: list[Any
             ratios = {v // c for v, c in zip(values, entry_ch)}
             if len(ratios) == 1:
                 return Expr(f"{ratios.pop()} * channels(in)")
+        if all(v and c % v == 0 for v, c in zip(values, entry_ch)):
+            ratios = {c // v for v, c in zip(values, entry_ch)}
+            if len(ratios) == 1:
+                return Expr(f"channels(in) // {ratios.pop()}")
     return None
 
 
@@ -239,17 +265,35 @@ def _choose(model: ImportedModel, channels: dict[str, int | None]) -> list[_Kind
                 taken.update(layer.name for layer in g.layers)
 
 
+def _feature(kind: _Kind) -> str:
+    """What tells a variant of a block apart: a projection shortcut, a stride, else nothing."""
+    first = kind.groups[0]
+    readers = [layer for layer in first.layers[1:] if first.entry in layer.inputs]
+    if any(OPS[layer.op].rf == "window" for layer in readers):
+        return "projection"
+    if any(layer.op.startswith("zeropad") or layer.args.get("strides") not in (None, 1) for layer in first.layers):
+        return "strided"
+    return ""
+
+
 def _unique_names(kinds: list[_Kind]) -> None:
-    seen: Counter[str] = Counter()
-    for kind in sorted(kinds, key=lambda k: -sum(len(g.layers) for g in k.groups)):
-        seen[kind.name] += 1
-    counts: Counter[str] = Counter()
-    ordered = sorted(kinds, key=lambda k: min(_first_index(g) for g in k.groups))
-    for kind in ordered:
-        if seen[kind.name] > 1:
-            counts[kind.name] += 1
-            if counts[kind.name] > 1:
-                kind.name = f"{kind.name}_{counts[kind.name]}"
+    """Give variants of one block distinct names: the plain one keeps the name, the others say how they differ."""
+    by_name: dict[str, list[_Kind]] = {}
+    for kind in sorted(kinds, key=lambda k: _first_index(k.groups[0])):
+        by_name.setdefault(kind.name, []).append(kind)
+    for name, same in by_name.items():
+        if len(same) == 1:
+            continue
+        used = set()
+        for kind in sorted(same, key=lambda k: _feature(k) != ""):
+            feature = _feature(kind)
+            candidate = f"{name}_{feature}" if feature else name
+            n = 2
+            while candidate in used:
+                candidate = f"{name}_{feature or 'v'}{n}" if feature else f"{name}_{n}"
+                n += 1
+            used.add(candidate)
+            kind.name = candidate
 
 
 def _first_index(group: _Group) -> int:
@@ -270,7 +314,8 @@ def _block_source(kind: _Kind, data_format: str) -> str:
             var += "_"
         local_names[layer.name] = var
     for i, layer in enumerate(first.layers):
-        args = {key: kind.template[(i, key)] for key in layer.args}
+        args = {key: kind.template[(i, k2)] for (j, k2) in kind.template if j == i for key in [k2]}
+        args = {k: v for k, v in args.items() if not (v is None and _default(layer.op, k) is None)}
         suffix = layer.name[len(first.prefix):]
         args["name"] = Expr(f"name + {suffix!r}")
         inputs = tuple("in" if t == first.entry else local_names[t] for t in layer.inputs)
@@ -348,7 +393,11 @@ def fold_model(model: ImportedModel, data_format: str, channels: dict[str, int |
         while pos < len(model.layers) and model.layers[pos].name in starts:
             k2, m = starts[model.layers[pos].name]
             prev_out = kind.groups[run[-1]].layers[-1].name
-            if (k2 is not kind or kind.groups[m].entry != prev_out or len(consumers.get(prev_out, [])) != 1
+            if k2 is not kind:
+                break
+            inside = {layer.name for layer in kind.groups[m].layers}
+            if (kind.groups[m].entry != prev_out
+                    or any(c not in inside for c in consumers.get(prev_out, []))
                     or kind.call_values[m] != kind.call_values[n]):
                 break
             run.append(m)

@@ -153,23 +153,30 @@ def _h5_config(path: str) -> dict:
 # --- the config to layers -----------------------------------------------------------------------------
 
 
-def _tensors(value: Any) -> Iterator[tuple[str, int, int]]:
-    """Every Keras tensor reference in a node's arguments, as (layer, node index, tensor index)."""
+def _tensors(value: Any, shapes: dict | None = None) -> Iterator[tuple[str, int, int]]:
+    """Every Keras tensor reference in a node's arguments, as (layer, node index, tensor index).
+
+    ``shapes`` collects the shape each reference records for its producer.
+    """
     if isinstance(value, dict):
         if value.get("class_name") == "__keras_tensor__":
-            hist = value.get("config", {}).get("keras_history")
+            cfg = value.get("config", {})
+            hist = cfg.get("keras_history")
             if isinstance(hist, list) and len(hist) == 3:
+                shape = cfg.get("shape")
+                if shapes is not None and isinstance(shape, list) and int(hist[2]) == 0:
+                    shapes[str(hist[0])] = tuple(d if isinstance(d, int) else None for d in shape[1:])
                 yield str(hist[0]), int(hist[1]), int(hist[2])
             return
         for v in value.values():
-            yield from _tensors(v)
+            yield from _tensors(v, shapes)
     elif isinstance(value, list):
         # Keras 2's form: [layer_name, node_index, tensor_index, kwargs]
         if len(value) in (3, 4) and isinstance(value[0], str) and all(isinstance(v, int) for v in value[1:3]):
             yield value[0], value[1], value[2]
             return
         for v in value:
-            yield from _tensors(v)
+            yield from _tensors(v, shapes)
 
 
 def _refs(value: Any) -> list[tuple[str, int, int]]:
@@ -191,6 +198,7 @@ class _Builder:
         self.problems: list[tuple[str, str]] = []
         self.names: set[str] = set()
         self.formats: set[str] = set()
+        self.recorded: dict[str, tuple] = {}  # producer name -> shape recorded where it is read
 
     def model(self, config: dict, inputs: list[str] | None, depth: int) -> list[str]:
         """Add a model's layers; ``inputs`` are the outer tensors feeding it (None at top level)."""
@@ -256,8 +264,11 @@ class _Builder:
             if len(nodes) != 1:
                 self.problems.append((f"layer {name!r}", f"is called {len(nodes)} times (shared weights); "
                                       "netspec layers are called once"))
+                for i in range(len(nodes)):  # later layers that read it report their own problems only
+                    produced[(name, i)] = [name]
                 continue
-            refs = list(_tensors(nodes[0]))
+            recorded: dict[str, tuple] = {}
+            refs = list(_tensors(nodes[0], recorded))
             args = []
             for layer, node, index in refs:
                 out = produced.get((layer, node))
@@ -265,6 +276,8 @@ class _Builder:
                     self.problems.append((f"layer {name!r}", f"reads {layer!r}, which is not defined before it"))
                     break
                 args.append(out[index])
+                if layer in recorded and out[index] == layer:
+                    self.recorded[layer] = recorded[layer]
             else:
                 if cls in ("Sequential", "Functional", "Model"):
                     produced[(name, 0)] = self.model(entry, args, depth + 1)
@@ -320,7 +333,7 @@ def model_from_config(config: dict, path: str = "<config>") -> ImportedModel:
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         name = re.sub(r"\W", "_", name) or "model"
         name = name if re.match(r"[A-Za-z_]", name) else "m_" + name
-    return ImportedModel(name, builder.inputs, builder.layers, outputs)
+    return ImportedModel(name, builder.inputs, builder.layers, outputs, builder.recorded)
 
 
 # --- weights --------------------------------------------------------------------------------------------

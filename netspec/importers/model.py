@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ImportProblem", "ImportedInput", "ImportedLayer", "ImportedModel", "located"]
+__all__ = ["ImportProblem", "ImportedInput", "ImportedLayer", "ImportedModel"]
 
 
 @dataclass
@@ -55,6 +55,8 @@ class ImportedModel:
     inputs: list[ImportedInput]
     layers: list[ImportedLayer]
     outputs: list[str]
+    #: Output shapes (without batch) that the model file records, by layer name, to verify against.
+    expected_shapes: dict[str, tuple[int | None, ...]] = field(default_factory=dict)
     #: Reads the weights of every layer on demand (set by importers that can).
     load_weights: Callable[[ImportedModel], None] | None = field(default=None, repr=False)
 
@@ -87,12 +89,3 @@ class ImportProblem(Exception):
         self.path = path
         self.problems = problems
         self.code = code
-
-
-def located(where: str, message: str) -> tuple[str, str]:
-    """A problem's ``(where, message)`` pair.
-
-    >>> located("layer 'lambda'", "Lambda layers run Python code")
-    ("layer 'lambda'", 'Lambda layers run Python code')
-    """
-    return where, message

@@ -19,6 +19,7 @@ network tiny {
     flatten()
     dense(2, name='out')
 }
+<BLANKLINE>
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def layer_call(op: str, args: dict[str, Any], skip: Iterable[str] = ()) -> str:
     """
     opdef = OPS[op]
     parts = []
-    positional = True
+    positional = not opdef.merge  # a merge's positional arguments are its tensors
     skip = set(skip)
     for i, f in enumerate(dataclasses.fields(opdef.attrs)):
         if f.name not in args or f.name in skip:
@@ -266,20 +267,19 @@ def write_items(items: list[ImportedLayer | Call], entry: str | None, namer: _Na
     return body, variables
 
 
-def write_spec(model: ImportedModel, fold: bool = True, header: Iterable[str] = ()) -> str:
+def write_spec(model: ImportedModel, fold: bool = True, channels: dict[str, int | None] | None = None) -> str:
     """The model as a ``.net`` file; ``fold`` folds repeated structure into blocks.
 
-    ``header`` lines become comments at the top.
+    ``channels`` (tensor name -> channel count) lets folded blocks write
+    ``6 * channels(in)`` instead of a parameter.
     """
     data_format = model.inputs[0].data_format if model.inputs else "channels_last"
-    lines = [f"# {h}" if h else "#" for h in header]
-    if lines:
-        lines.append("")
+    lines: list[str] = []
     blocks: list[str] = []
     if fold:
         from .folding import fold_model
 
-        body, blocks = fold_model(model, data_format)
+        body, blocks = fold_model(model, data_format, channels)
     else:
         body, _ = write_items(list(model.layers), model.inputs[0].name if model.inputs else None,
                               _Namer({i.name for i in model.inputs}), data_format, model.outputs,
