@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import cli_runner
 
 from netspec.core.diagnostics import NetspecError
 from netspec.importers import import_model
-
-from helpers import cli_runner
 
 pytestmark = pytest.mark.keras
 
