@@ -242,5 +242,16 @@ def fmt_(files: tuple[str, ...], check_only: bool) -> None:
     sys.exit(run_fmt(files, check=check_only))
 
 
+@main.command()
+def lsp() -> None:
+    """Run the language server on standard input and output (for editors; needs the 'lsp' extra)."""
+    try:
+        from .tools.lsp.server import main as serve
+    except ImportError as err:
+        click.echo(f"error: netspec lsp needs pygls ({err}); install it with: pip install 'netspec[lsp]'", err=True)
+        sys.exit(2)
+    serve()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -99,6 +99,9 @@ class NetworkReport:
     inputs: tuple[Input, ...] = ()
     outputs: tuple[str, ...] = ()
     output_shapes: tuple[Shape | None, ...] = ()
+    #: Every node the checker took, in order, with its info (None where it failed), unused and
+    #: failed ones included, even when ``graph`` is None: what an editor shows at each line.
+    checked: tuple[tuple[Node, LayerInfo | None], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -361,7 +364,8 @@ class GraphChecker:
         graph = Graph(name, self.inputs, tuple(nodes), outs, span) if ok else None
         out_shapes = tuple(self.shapes.get(o) for o in outs)
         return NetworkReport(name, graph, layers, tuple(diags), self.input.shape, out_shapes[0] if out_shapes else None,
-                             span, self.inputs, outs, out_shapes)
+                             span, self.inputs, outs, out_shapes,
+                             tuple((n, self.layers.get(n.name)) for n in self.nodes))
 
     def _reaching(self, outputs: Sequence[str]) -> set[str]:
         live = set(outputs)

@@ -243,6 +243,15 @@ class _Program:
                 "E103", f"not UTF-8 text: byte 0x{data[err.start]:02x} cannot start a character; is this a binary file?",
                 Span(src, len(head), len(head) + 1))
 
+    # Hooks for tools that keep files in memory (the language server: unsaved buffers, cached parses).
+    def read(self, path: Path) -> bytes:
+        """The bytes of an imported file."""
+        return read_spec_bytes(path)
+
+    def parse(self, text: str, name: str) -> S.File:
+        """The syntax tree of a file's text; raises NetspecError on a syntax error."""
+        return parse_source(text, name)
+
     def check(self, name: str, text: str, path: Path | None) -> FileReport:
         # Elaboration allocates many small acyclic objects; the cyclic collector would
         # rescan them all again and again, making large specs quadratic.
@@ -287,7 +296,7 @@ class _Program:
             # Old Mac line endings (CR alone) end lines as CR LF and LF do; same length, so offsets hold.
             text = re.sub(r"\r(?!\n)", "\n", text)
         try:
-            ast = parse_source(text, name)
+            ast = self.parse(text, name)
         except NetspecError as err:
             self.diags.extend(err.diagnostics)
             return _Unit(path, Source(name, text), None)
@@ -335,7 +344,7 @@ class _Program:
         if target in self.units:
             return self.units[target].blocks
         try:
-            data = read_spec_bytes(target)
+            data = self.read(target)
         except OSError as err:
             self.diags.append(Diagnostic.error(
                 "E207", f"cannot import {item.path!r}: {err.strerror or err} ({target})", item.span))
