@@ -89,6 +89,8 @@ class NetworkElaborator(ExpressionEvaluator):
         self.counters: dict[str, int] = {}
         self.steps = 0
         self.stack: list[tuple[str, Span]] = []
+        self.block_path: list[str] = []  # the block calls being elaborated, as Node.block names them
+        self.block_calls: dict[tuple[str, ...], int] = {}
         self.name_spans: dict[int, Span] = {}
         self.passes = 1  # how many times the innermost repeat body runs in all
         self.outputs: tuple[str, ...] | None = None  # set by the output statement
@@ -430,7 +432,8 @@ class NetworkElaborator(ExpressionEvaluator):
         arg_spans = tuple((k, s) for k, (_, s) in values.items())
         if "name" in keyword:
             arg_spans += (("name", keyword["name"][1]),)
-        node = Node(layer_name, op, tuple(inputs), attrs, call.span, tuple(s for _, s in self.stack), arg_spans)
+        node = Node(layer_name, op, tuple(inputs), attrs, call.span, tuple(s for _, s in self.stack), arg_spans,
+                    tuple(self.block_path))
         assert self.checker is not None
         if len(self.checker.nodes) >= MAX_LAYERS:
             raise Fatal(Diagnostic.error("E503", f"network has more than {MAX_LAYERS:,} layers", call.span))
@@ -490,8 +493,12 @@ class NetworkElaborator(ExpressionEvaluator):
                     [Note(f"{block.name!r} is defined here", block.name_span)]))
         inner = Scope(params, tensors={"in": cur})
         self.stack.append((block.name, call.span))
+        key = (*self.block_path, block.name)
+        self.block_calls[key] = self.block_calls.get(key, 0) + 1
+        self.block_path.append(f"{block.name}_{self.block_calls[key]}")
         try:
             return self.exec_body(block.body, inner, cur)
         finally:
             self.stack.pop()
+            self.block_path.pop()
 
