@@ -63,7 +63,7 @@ def _rf(rf: Any) -> str:
         return "-"
     if rf == "global":
         return "global"
-    return f"{rf[0]}x{rf[1]}"
+    return "x".join(str(r) for r in rf)
 
 
 def _num(n: int | None) -> str:
@@ -79,7 +79,7 @@ def format_table(net: NetworkReport) -> str:
         head += f"  (input {inp.name}: {format_shape(inp.shape)}, {inp.data_format})"
     rows = [("layer", "op", "output shape", "params", "MACs", "RF")]
     if inp is not None:
-        first_rf = "1x1" if len(inp.shape) == 3 else "-"
+        first_rf = "x".join("1" * (len(inp.shape) - 1)) if 2 <= len(inp.shape) <= 4 else "-"
         rows.append((inp.name, "input", format_shape(inp.shape), "0", "0", first_rf))
     nodes = graph.nodes if graph is not None else ()
     for node in nodes:
