@@ -30,6 +30,7 @@ from .argtypes import KerasObject, PaddingSpec
 from .ir import Shape
 
 __all__ = [
+    "ACTIVATION_FLOPS",
     "ACTIVATION_OPS",
     "ALIASES",
     "OPS",
@@ -37,6 +38,7 @@ __all__ = [
     "OpDef",
     "ShapeError",
     "WeightSpec",
+    "activation_flops",
     "arg_names",
     "canonical_op",
     "make_attrs",
@@ -385,6 +387,33 @@ def _identity_shape(attrs: Any, shapes: list[Shape]) -> Shape:
     return shapes[0]
 
 
+def _dropout_infer(a: Any, shapes: list[Shape]) -> Shape:
+    """Identity; a ``noise_shape`` (batch axis first, as Keras) must broadcast to the input.
+
+    >>> _dropout_infer(Dropout(rate=0.5, noise_shape=(None, 1, 1, 4)), [(6, 6, 4)])
+    (6, 6, 4)
+    >>> _dropout_infer(Dropout(rate=0.5, noise_shape=(1, 7, 1, 4)), [(6, 6, 4)])
+    Traceback (most recent call last):
+    ...
+    netspec.core.ops.ShapeError: dropout noise_shape (1, 7, 1, 4) does not fit the input (None, 6, 6, 4): axis 1 is 7, but it must be 1 or 6 (or none for the input's size)
+    """
+    shape = shapes[0]
+    noise = getattr(a, "noise_shape", None)
+    if noise is None:
+        return shape
+    full = (None, *shape)
+    shown = "(" + ", ".join("None" if d is None else str(d) for d in full) + ")"
+    given = "(" + ", ".join("none" if d is None else str(d) for d in noise) + ")"
+    if len(noise) != len(full):
+        raise ShapeError("E407", f"dropout noise_shape {given} has {len(noise)} entries, but the input {shown} has "
+                         f"{len(full)} axes (noise_shape counts the batch axis, as in Keras)", "noise_shape")
+    for axis, (n, d) in enumerate(zip(noise, full)):
+        if n is not None and n != 1 and d is not None and n != d:
+            raise ShapeError("E407", f"dropout noise_shape {given} does not fit the input {shown}: axis {axis} is "
+                             f"{n}, but it must be 1 or {d} (or none for the input's size)", "noise_shape")
+    return shape
+
+
 @dataclass(frozen=True)
 class OpDef:
     """Everything netspec knows about one op.
@@ -392,6 +421,11 @@ class OpDef:
     ``rf`` says how the op changes a receptive field: ``'window'`` (uses
     :meth:`window`), ``'identity'``, ``'global'`` (every input cell) or
     ``'merge'`` (the widest of the inputs).
+
+    ``flops(attrs, in_shapes, out_shape, macs)`` gives the op's floating-point
+    operations per sample (see :data:`ACTIVATION_FLOPS` and docs/language.md,
+    "FLOPs"); every op must have one (a test checks), so that no op is
+    silently counted as zero.
 
     >>> d = OPS["dense"]
     >>> d.keras_class, d.auto_name, d.infer(Dense(units=3), [(5,)])
@@ -411,6 +445,7 @@ class OpDef:
     window: Callable[[Any], tuple[tuple[int, int], tuple[int, int]]] | None = None
     rf: str = "identity"
     merge: bool = False
+    flops: Callable[[Any, list[Shape], Shape, int | None], int | None] | None = None
 
     def normalize(self, attrs: Any, default_format: str) -> Any:
         """Fill in what defaults to the network (``data_format``) or to another argument.
@@ -589,30 +624,92 @@ def _concat_infer(a: Concat, shapes: list[Shape]) -> Shape:
 
 # --- the table ---------------------------------------------------------------------------------
 
+# FLOPs ---------------------------------------------------------------------------------------
+# One definition (docs/language.md, "FLOPs"): a multiply-accumulate is 2 FLOPs; a bias add is 1 per
+# output value; an activation costs ACTIVATION_FLOPS per value; pooling counts its comparisons or
+# additions (and the average's division); batchnorm (inference) is a multiply and an add per value;
+# a merge of k tensors costs k-1 per output value; pure data movement (padding, reshapes,
+# concatenation, dropout at inference) is 0 by definition.
+
+#: FLOPs per value of each ``keras.activations`` function (exp, log, tanh, erf count as 1).
+ACTIVATION_FLOPS: dict[str, int] = {
+    "linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "gelu": 8, "selu": 4, "sigmoid": 4,
+    "hard_sigmoid": 3, "softmax": 5, "softplus": 3, "softsign": 3, "swish": 5, "tanh": 1, "exponential": 1,
+}
+
+
+def activation_flops(name: str, values: int | None) -> int | None:
+    """FLOPs of activation ``name`` on ``values`` values.
+
+    >>> activation_flops("relu", 10), activation_flops("linear", 10)
+    (10, 0)
+    """
+    return _mul(values, ACTIVATION_FLOPS[name])
+
+
+def _weighted_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    """2 per MAC, plus the bias add and the fused activation on every output value."""
+    size = _prod(out)
+    total = _mul(macs, 2)
+    if getattr(a, "use_bias", False):
+        total = None if total is None or size is None else total + size
+    act = activation_flops(getattr(a, "activation", "linear"), size)
+    return None if total is None or act is None else total + act
+
+
+def _global_flops(a: GlobalPool2D, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    # Every input value is added (or compared) once into its channel's result.
+    return _prod(shapes[0])
+
+
+def _zero_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    return 0
+
+
+def _per_value_flops(per: int):
+    def flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        return _mul(_prod(out), per)
+    return flops
+
+
+def _activation_op_flops(name: str | None):
+    def flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        return activation_flops(name or a.activation, _prod(out))
+    return flops
+
+
+def _merge_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    return _mul(_prod(out), len(shapes) - 1)
+
+
 #: Ops that apply one ``keras.activations`` function and take no arguments.
 ACTIVATION_OPS = (
     "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential", "linear",
 )
 
 _DEFS: list[OpDef] = [
-    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global"),
-    OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global"),
+    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global", flops=_zero_flops),
+    OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global", flops=_zero_flops),
     OpDef("dense", Dense, "Dense", "dense", _dense_infer, ("Dense",), _dense_weights, _dense_macs,
-          _dense_warnings),
-    OpDef("dropout", Dropout, "Dropout", "dropout", _identity_shape, ("Dropout",)),
+          _dense_warnings, flops=_weighted_flops),
+    OpDef("dropout", Dropout, "Dropout", "dropout", _dropout_infer, ("Dropout",), flops=_zero_flops),
     OpDef("batchnorm", BatchNorm, "BatchNormalization", "batch_normalization", _batchnorm_infer,
-          ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights),
-    OpDef("activation", Activation, "Activation", "activation", _identity_shape, ("Activation",)),
-    OpDef("relu", ReLU, "ReLU", "re_lu", _identity_shape, ("ReLU",)),
-    OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",)),
-    OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",)),
-    OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",)),
-    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape) for name in ACTIVATION_OPS],
-    OpDef("add", NoArgs, "Add", "add", _elementwise_infer("add"), ("Add",), rf="merge", merge=True),
+          ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights,
+          flops=_per_value_flops(2)),
+    OpDef("activation", Activation, "Activation", "activation", _identity_shape, ("Activation",),
+          flops=_activation_op_flops(None)),
+    OpDef("relu", ReLU, "ReLU", "re_lu", _identity_shape, ("ReLU",), flops=_per_value_flops(1)),
+    OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",), flops=_per_value_flops(2)),
+    OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",), flops=_per_value_flops(3)),
+    OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",), flops=_per_value_flops(5)),
+    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, flops=_activation_op_flops(name))
+      for name in ACTIVATION_OPS],
+    OpDef("add", NoArgs, "Add", "add", _elementwise_infer("add"), ("Add",), rf="merge", merge=True,
+          flops=_merge_flops),
     OpDef("multiply", NoArgs, "Multiply", "multiply", _elementwise_infer("multiply"), ("Multiply",),
-          rf="merge", merge=True),
+          rf="merge", merge=True, flops=_merge_flops),
     OpDef("concat", Concat, "Concatenate", "concatenate", _concat_infer, ("Concatenate", "concatenate"),
-          rf="merge", merge=True),
+          rf="merge", merge=True, flops=_zero_flops),
 ]
 
 # --- spatial ops (1-D, 2-D, 3-D convolutions, pools, padding, resampling) --------------------------

@@ -41,9 +41,12 @@ from .ops import (
     WeightSpec,
     ZeroPad2D,
     _fmt,
+    _global_flops,
     _known_channels,
     _mul,
     _prod,
+    _weighted_flops,
+    _zero_flops,
     arg,
     make_attrs,
 )
@@ -849,29 +852,54 @@ def _center_crop_warnings(a: Any, shapes: list[Shape]):
     return []
 
 
+# FLOPs (docs/language.md, "FLOPs") --------------------------------------------------------------------------
+
+#: Input cells one output value reads along one axis, for each resampling method.
+_TAPS = {"nearest": 0, "bilinear": 2, "bicubic": 4, "lanczos3": 6, "lanczos5": 10, "area": 2}
+
+
+def _pool_flops(kind: str):
+    def flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        window = math.prod(a.pool_size)
+        # max: window-1 comparisons; avg: window-1 additions and one division.
+        return _mul(_prod(out), window - 1 if kind == "max" else window)
+    return flops
+
+
+def _resample_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    """Nearest copies (0); the others weigh ``taps`` cells per axis: a multiply and an add each."""
+    taps = _TAPS[getattr(a, "interpolation", "nearest")]
+    if a.__class__.__name__ == "CenterCrop":
+        dims, _ = _split("center_crop", shapes[0], a.data_format, 2)
+        taps = 0 if all(d is not None and d >= t for d, t in zip(dims, (a.height, a.width))) else _TAPS["bilinear"]
+    return _mul(_prod(out), 2 * taps * 2)
+
+
 # --- the table -------------------------------------------------------------------------------------------------
 
 
 def _conv_def(name: str, cls: type, keras: str, auto: str, aliases: tuple[str, ...]) -> OpDef:
     return OpDef(name, cls, keras, auto, _conv_infer(name), aliases, _conv_weights(name), _conv_macs(name),
-                 _conv_warnings(name), _conv_validate, _conv_window, "window")
+                 _conv_warnings(name), _conv_validate, _conv_window, "window", flops=_weighted_flops)
 
 
 def _depthwise_def(name: str, cls: type, keras: str, auto: str, aliases: tuple[str, ...]) -> OpDef:
     return OpDef(name, cls, keras, auto, _conv_infer(name), aliases, _depthwise_weights(name), _depthwise_macs,
-                 _conv_warnings(name), _conv_validate, _conv_window, "window")
+                 _conv_warnings(name), _conv_validate, _conv_window, "window", flops=_weighted_flops)
 
 
 def _separable_def(name: str, cls: type, keras: str, auto: str, aliases: tuple[str, ...]) -> OpDef:
     return OpDef(name, cls, keras, auto, _conv_infer(name), aliases, _separable_weights(name),
-                 _separable_macs(name), _conv_warnings(name), _conv_validate, _conv_window, "window")
+                 _separable_macs(name), _conv_warnings(name), _conv_validate, _conv_window, "window",
+                 flops=_weighted_flops)
 
 
 def _transpose_def(n: int, cls: type) -> OpDef:
     name = f"conv{n}d_transpose"
     return OpDef(name, cls, f"Conv{n}DTranspose", name, _transpose_infer(name),
                  (f"Conv{n}DTranspose", f"Convolution{n}DTranspose"), _transpose_weights(name),
-                 _transpose_macs(name), _transpose_warnings(name), _transpose_validate, _transpose_window, "window")
+                 _transpose_macs(name), _transpose_warnings(name), _transpose_validate, _transpose_window, "window",
+                 flops=_weighted_flops)
 
 
 def _pool_def(kind: str, n: int, cls: type) -> OpDef:
@@ -880,7 +908,7 @@ def _pool_def(kind: str, n: int, cls: type) -> OpDef:
     snake = f"{'max_pooling' if kind == 'max' else 'average_pooling'}{n}d"
     short = f"{'MaxPool' if kind == 'max' else 'AvgPool'}{n}D"
     return OpDef(name, cls, keras, snake, _pool_infer(name), (keras, short, snake, f"{kind}_pool{n}d"),
-                 warnings=_pool_warnings(name), window=_pool_window, rf="window")
+                 warnings=_pool_warnings(name), window=_pool_window, rf="window", flops=_pool_flops(kind))
 
 
 def _global_def(kind: str, n: int, cls: type) -> OpDef:
@@ -890,7 +918,7 @@ def _global_def(kind: str, n: int, cls: type) -> OpDef:
     snake = f"global_{word.lower()}_pooling{n}d"
     return OpDef(name, cls, keras, snake, _global_infer(name, n),
                  (keras, f"Global{'Max' if kind == 'max' else 'Avg'}Pool{n}D", snake, f"global_{kind}_pool{n}d"),
-                 rf="global")
+                 rf="global", flops=_global_flops)
 
 
 SPATIAL_DEFS: list[OpDef] = [
@@ -912,17 +940,19 @@ SPATIAL_DEFS: list[OpDef] = [
     *[_global_def(kind, n, cls) for n, cls in ((1, GlobalPool1D), (2, GlobalPool2D), (3, GlobalPool3D))
       for kind in ("avg", "max")],
     *[OpDef(f"zeropad{n}d", cls, f"ZeroPadding{n}D", f"zero_padding{n}d", _zeropad_infer(f"zeropad{n}d", n),
-            (f"ZeroPadding{n}D", f"zero_padding{n}d"))
+            (f"ZeroPadding{n}D", f"zero_padding{n}d"), flops=_zero_flops)
       for n, cls in ((1, ZeroPad1D), (2, ZeroPad2D), (3, ZeroPad3D))],
     *[OpDef(f"cropping{n}d", cls, f"Cropping{n}D", f"cropping{n}d", _cropping_infer(f"cropping{n}d", n),
-            (f"Cropping{n}D",))
+            (f"Cropping{n}D",), flops=_zero_flops)
       for n, cls in ((1, Cropping1D), (2, Cropping2D), (3, Cropping3D))],
     *[OpDef(f"upsampling{n}d", cls, f"UpSampling{n}D", f"up_sampling{n}d", _upsampling_infer(f"upsampling{n}d", n),
-            (f"UpSampling{n}D", f"up_sampling{n}d"), window=_upsampling_window, rf="window")
+            (f"UpSampling{n}D", f"up_sampling{n}d"), window=_upsampling_window, rf="window",
+            flops=_resample_flops)
       for n, cls in ((1, UpSampling1D), (2, UpSampling2D), (3, UpSampling3D))],
-    OpDef("resizing", Resizing, "Resizing", "resizing", _resize_infer("resizing"), ("Resizing",), rf="global"),
+    OpDef("resizing", Resizing, "Resizing", "resizing", _resize_infer("resizing"), ("Resizing",), rf="global",
+          flops=_resample_flops),
     OpDef("center_crop", CenterCrop, "CenterCrop", "center_crop", _resize_infer("center_crop"), ("CenterCrop",),
-          warnings=_center_crop_warnings),
+          warnings=_center_crop_warnings, flops=_resample_flops),
 ]
 
 # Keep make_attrs importable from here for the doctests above.
