@@ -218,6 +218,21 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
         sys.exit(1)
 
 
+@main.command(name="import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output .net spec.")
+@click.option("--weights-out", "-w", type=click.Path(dir_okay=False),
+              help="Also write the model's weights as a .npz in the contract's format.")
+@click.option("--network", "-n", help="Name of the network in the spec (default: the model's name).")
+@click.option("--no-fold", is_flag=True, help="Write every layer flat, without blocks and repeats.")
+@_guard
+def import_(model: str, output: str, weights_out: str | None, network: str | None, no_fold: bool) -> None:
+    """Import a Keras (.keras, .h5) or ONNX (.onnx) model as a checked spec."""
+    from .importers import import_cli
+
+    import_cli(model, output, weights_out, network, fold=not no_fold)
+
+
 @main.command(name="compile")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--target", "-t", type=click.Choice(["numpy", "keras", "onnx"]), required=True)

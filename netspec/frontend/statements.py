@@ -344,31 +344,43 @@ class NetworkElaborator(ExpressionEvaluator):
         positional: list[tuple[Any, Span]] = []
         keyword: dict[str, tuple[Any, Span]] = {}
         poisoned = False
+        errors: list[Diagnostic] = []  # every bad argument of the call is reported, not only the first
         for a in args:
-            if a.name is None:
-                if keyword:
-                    raise Abort(Diagnostic.error("E304", "a positional argument cannot follow a keyword argument", a.span))
-                if tensors:
-                    if not isinstance(a.value, S.Name):
-                        raise Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
-                    try:
-                        positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
-                    except Abort as err:
-                        if err.diag is not None:
-                            raise
-                        poisoned = True  # reported already; still look at the other names
-                        positional.append((POISON, a.span))
+            try:
+                self._eval_arg(a, scope, tensors, positional, keyword)
+            except Abort as err:
+                if err.diag is None:
+                    poisoned = True
                 else:
-                    positional.append((self.eval(a.value, scope), a.value.span))
-            else:
-                name_span = Span(a.span.source, a.span.start, a.span.start + len(a.name))
-                if a.name in keyword:
-                    raise Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
-                self.name_spans[id(a.value.span)] = name_span
-                keyword[a.name] = (self.eval(a.value, scope), a.value.span)
+                    errors.append(err.diag)
+        if errors:
+            self.diags.extend(errors[:-1])
+            raise Abort(errors[-1])
         if poisoned:
             raise Abort(None)
         return positional, keyword
+
+    def _eval_arg(self, a: S.Arg, scope: Scope, tensors: bool, positional: list[tuple[Any, Span]],
+                  keyword: dict[str, tuple[Any, Span]]) -> None:
+        if a.name is None:
+            if keyword:
+                raise Abort(Diagnostic.error("E304", "a positional argument cannot follow a keyword argument", a.span))
+            if tensors:
+                if not isinstance(a.value, S.Name):
+                    raise Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
+                try:
+                    positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
+                except Abort:
+                    positional.append((POISON, a.span))  # still look at the other names
+                    raise
+            else:
+                positional.append((self.eval(a.value, scope), a.value.span))
+        else:
+            name_span = Span(a.span.source, a.span.start, a.span.start + len(a.name))
+            if a.name in keyword:
+                raise Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
+            self.name_spans[id(a.value.span)] = name_span
+            keyword[a.name] = (self.eval(a.value, scope), a.value.span)
 
     def bind_args(self, callee: str, names: list[str], positional: list[tuple[Any, Span]],
                   keyword: dict[str, tuple[Any, Span]], allow_name: bool = True) -> dict[str, tuple[Any, Span]]:

@@ -1263,6 +1263,11 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
     (5, 2)
     """
     input_path = os.fspath(input_path)
+    from ..core.fileio import content_problem
+
+    problem = content_problem(input_path, "npy")
+    if problem is not None:
+        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {problem}")])
     try:
         x = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
