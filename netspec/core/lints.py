@@ -102,7 +102,7 @@ def refine_warnings(node: Node, attrs: Any, in_shapes: Sequence[Shape], warns: l
     """The op's warnings for ``node``, less those its context makes intended, plus W106.
 
     >>> from netspec.core import ops
-    >>> pad = Node("pad", "zeropad2d", ("x",), ops.OPS["zeropad2d"].normalize(ops.ZeroPad2D(padding=3), "channels_last"))
+    >>> pad = Node("pad", "zeropad2d", ("x",), ops.ZeroPad2D(padding=((3, 3), (3, 3))))
     >>> conv = Node("c", "conv2d", ("pad",), ops.OPS["conv2d"].normalize(
     ...     ops.Conv2D(filters=1, kernel_size=(7, 7), strides=(2, 2)), "channels_last"))
     >>> refine_warnings(conv, conv.attrs, [(230, 230, 3)], [("W101", "drops", "strides")], {"pad": pad}, "channels_last")
