@@ -182,15 +182,15 @@ def test_for_forms() -> None:
 def test_carry_and_for_misuses() -> None:
     assert codes(net("h = dense(2)\nrepeat 2 { h = dense(2) }")) == [("E215", 5, 16)]
     assert codes(net("h = dense(2)\nif true { h = dense(2) }")) == [("E215", 5, 15)]
-    assert codes(net("repeat 2 carry h { h = dense(2) }")) == [("E203", 4, 16)]
-    assert codes(net("h = dense(2)\nrepeat 2 carry h, h { h = dense(2) }")) == [("E204", 5, 19)]
-    assert codes(net("h = dense(2)\nrepeat 2 carry h { g = dense(2) }")) == [("E216", 5, 16)]
+    assert codes(net("repeat 2 carry h { h = dense(2) }")) == [("E203", 4, 20)]
+    assert codes(net("h = dense(2)\nrepeat 2 carry h, h { h = dense(2) }")) == [("E204", 5, 23)]
+    assert codes(net("h = dense(2)\nrepeat 2 carry h { g = dense(2) }")) == [("E216", 5, 20)]
     assert [c for c, _, _ in codes(net("h = dense(2)\nrepeat 2 carry h { h = dense(2)\n h = dense(3) }"))] == ["E217"]
     # A nested loop that does not carry the name may not rebind it.
     assert [c for c, _, _ in codes(net("h = dense(2)\nrepeat 2 carry h {\n h = dense(2)\n repeat 1 { h = dense(1) }\n}"))
             ] == ["E215"]
     assert codes(net("for v in 3 { dense(v) }")) == [("E311", 4, 14)]
-    assert codes(net("for (a, b) in ((1, 2), 3) { dense(a) }")) == [("E311", 4, 27)]
+    assert codes(net("for (a, b) in ((1, 2), 3) { dense(a) }")) == [("E311", 4, 28)]
     assert errors(net("for (a, a) in ((1, 2),) { dense(a) }")) == ["E204"]
 
 

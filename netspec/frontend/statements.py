@@ -12,6 +12,7 @@ at once, so later statements can ask for shapes.  Expressions are the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -97,6 +98,7 @@ class NetworkElaborator(ExpressionEvaluator):
         self.fn_stack: list[str] = []
         self.name_spans: dict[int, Span] = {}
         self.passes = 1  # how many times the innermost repeat body runs in all
+        self.outputs: tuple[str, ...] | None = None  # set by the output statement
 
     # driver
     def run(self) -> NetworkReport:
@@ -107,35 +109,52 @@ class NetworkElaborator(ExpressionEvaluator):
         inputs = [s for s in body if isinstance(s, S.InputStmt)]
         if not inputs:
             return self._failed(Diagnostic.error("E211", f"network {name!r} has no input statement", span))
-        for extra in inputs[1:]:
-            self.diags.append(Diagnostic.error("E211", f"network {name!r} has more than one input", extra.span))
-        first = inputs[0]
-        if body[0] is not first:
-            self.diags.append(Diagnostic.error("E211", "the input statement must come first in a network", first.span))
+        # Input statements come first; the first input is the current tensor at the start.
+        leading = 0
+        while leading < len(body) and isinstance(body[leading], S.InputStmt):
+            leading += 1
+        for late in inputs[leading:]:
+            self.diags.append(Diagnostic.error(
+                "E211", "input statements must come before the other statements of a network", late.span,
+                [Note("the first statement that is not an input", getattr(body[leading], "span", None))]))
         try:
             params = self.param_scope(self.netdef.params or (), self.args, self.unit.scope, "network", self.netdef,
                                       self.instance.span if self.instance is not None else None)
         except Abort as err:
             return self._failed(err.diag)
         scope = Scope(params, kind="body")
-        try:
-            graph_input = self._input(first, scope)
-        except Abort as err:
-            return self._failed(err.diag)
-        self.checker = GraphChecker(graph_input, self.program.silence)
+        graph_inputs: list[Input] = []
+        for stmt in inputs:
+            if stmt.name in scope.spans:
+                self.diags.append(Diagnostic.error(
+                    "E204", f"input name {stmt.name!r} is bound twice", stmt.span,
+                    [Note("first bound here", scope.spans[stmt.name])]))
+                continue
+            try:
+                graph_inputs.append(self._input(stmt, scope))
+            except Abort as err:
+                if not graph_inputs:
+                    return self._failed(err.diag)
+                self.diags.append(err.diag)
+                scope.tensors[stmt.name] = POISON
+                scope.spans[stmt.name] = stmt.span
+                continue
+            scope.tensors[stmt.name] = stmt.name
+            scope.spans[stmt.name] = stmt.span
+        self.checker = GraphChecker(graph_inputs, self.program.silence)
         self.checker.shapes[POISON] = None
-        scope.tensors[first.name] = first.name
-        scope.spans[first.name] = first.span
-        cur = first.name
+        cur = graph_inputs[0].name
+        self.outputs = None
+        self.output_span: Span | None = None
         try:
             cur = self.exec_body([s for s in body if not isinstance(s, S.InputStmt)], scope, cur)
         except Fatal as err:
             self.diags.append(err.diag)
             cur = POISON
-        report = self.checker.report(name, cur, span, self.diags)
-        diags = self.program.allowed(dedupe(report.diagnostics))
-        return NetworkReport(report.name, report.graph, report.layers, tuple(self._instance_notes(diags)),
-                             report.input_shape, report.output_shape, report.span)
+        outputs = self.outputs if self.outputs is not None else (cur,)
+        report = self.checker.report(name, outputs, span, self.diags)
+        diags = self._instance_notes(self.program.allowed(dedupe(report.diagnostics)))
+        return dataclasses.replace(report, diagnostics=tuple(diags))
 
     def _instance_notes(self, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
         """Errors and warnings met while building an instance point back at the instance too."""
@@ -315,11 +334,44 @@ class NetworkElaborator(ExpressionEvaluator):
         if isinstance(stmt, S.DefaultStmt):
             self.exec_default(stmt, scope)
             return cur
+        if isinstance(stmt, S.OutputStmt):
+            self.exec_output(stmt, scope)
+            return cur
         if isinstance(stmt, S.InputStmt):
             raise Abort(Diagnostic.error(
                 "E101", "an input statement belongs at the start of a network; a block takes its input as 'in'",
                 stmt.span))
         raise Abort(Diagnostic.error("E101", "unexpected statement", getattr(stmt, "span", None)))
+
+    def exec_output(self, stmt: S.OutputStmt, scope: Scope) -> None:
+        """``output a, b``: the network's outputs; it leaves the current tensor as it is."""
+        if self.stack:
+            raise Abort(Diagnostic.error(
+                "E230", "an output statement belongs in a network; a block's output is its current tensor "
+                "at the end", stmt.span, self._call_notes()))
+        if self.outputs is not None:
+            raise Abort(Diagnostic.error(
+                "E231", "a network has at most one output statement; list every output in it",
+                stmt.span, [Note("the outputs were given here", self.output_span)]))
+        tensors: list[str] = []
+        seen: dict[str, Span] = {}
+        for name, span in zip(stmt.names, stmt.name_spans):
+            try:
+                tensor = self.tensor(name, span, scope)
+            except Abort as err:
+                if err.diag is not None:
+                    self.diags.append(err.diag)
+                tensors.append(POISON)
+                continue
+            if tensor in seen:
+                self.diags.append(Diagnostic.error(
+                    "E232", f"output {name!r} is listed twice (it is the tensor {tensor!r})", span,
+                    [Note("first listed here", seen[tensor])]))
+                continue
+            seen[tensor] = span
+            tensors.append(tensor)
+        self.outputs = tuple(tensors)
+        self.output_span = stmt.span
 
     def loop(self, stmt: S.RepeatStmt | S.ForStmt, scope: Scope, cur: str,
              passes: Iterable[dict[str, Any] | None]) -> str:
@@ -680,7 +732,7 @@ class NetworkElaborator(ExpressionEvaluator):
 
 
 #: Statements that bind values or check things: an error in one leaves the current tensor as it was.
-_VALUE_STMTS = (S.LetStmt, S.AssertStmt, S.AllowStmt)
+_VALUE_STMTS = (S.LetStmt, S.AssertStmt, S.AllowStmt, S.OutputStmt)
 
 
 def _rebinds(body: Iterable[S.Stmt], name: str) -> bool:

@@ -15,7 +15,8 @@ from __future__ import annotations
 __all__ = [
     "AllowStmt", "Arg", "AssertStmt", "Binary", "BindStmt", "BlockDef", "Call", "Chain", "CondExpr", "Const",
     "DefaultStmt", "Expr", "File", "FnDef", "ForStmt", "FunCall", "IfStmt", "Import", "Index", "InputStmt",
-    "InstanceDef", "LetStmt", "Name", "NetworkDef", "Param", "Ref", "RepeatStmt", "Stmt", "TupleExpr", "Unary",
+    "InstanceDef", "LetStmt", "Name", "NetworkDef", "OutputStmt", "Param", "Ref", "RepeatStmt", "Stmt", "TupleExpr",
+    "Unary",
 ]
 
 
@@ -217,6 +218,18 @@ class InputStmt(_Node):
         self.layout_span = layout_span
 
 
+class OutputStmt(_Node):
+    """``output a, b, ...``: the network's outputs, in order; ``name_spans`` point at each name."""
+
+    __slots__ = ('names', 'span', 'name_spans')
+    _compared = ('names',)
+
+    def __init__(self, names, span, name_spans) -> None:
+        self.names = names
+        self.span = span
+        self.name_spans = name_spans
+
+
 class DefaultStmt(_Node):
     """``default op(arg=value, ...)``."""
 
@@ -311,7 +324,7 @@ class IfStmt(_Node):
         self.span = span
 
 
-Stmt = (InputStmt | DefaultStmt | RepeatStmt | ForStmt | IfStmt | LetStmt | AllowStmt | AssertStmt
+Stmt = (InputStmt | OutputStmt | DefaultStmt | RepeatStmt | ForStmt | IfStmt | LetStmt | AllowStmt | AssertStmt
         | BindStmt | Chain)
 
 

@@ -12,7 +12,7 @@ nest too deeply to handle safely.
 >>> parse_source("network n {\\n  dense(2\\n}\\n", "m.net")
 Traceback (most recent call last):
 ...
-netspec.core.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')', ',' or an operator
+netspec.core.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')' or ','
     }
     ^
 """
@@ -41,8 +41,6 @@ MAX_NESTING = 100
 MAX_EXPR_TERMS = 10_000
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
-#: Keywords that no grammar rule uses yet: never names (``output`` is reserved for the output statement).
-_RESERVED = {"output": "OUTPUT"}
 _CLOSE = {")", "]", "}"}
 
 
@@ -81,8 +79,6 @@ class _PostLex:
                 if tok.type not in ("_ARROW", "_ELSE"):
                     yield pending
                 pending = None
-            if tok.type == "NAME" and tok.value in _RESERVED:
-                tok = Token.new_borrow_pos(_RESERVED[tok.value], tok.value, tok)
             if tok.type != "STRING":
                 if tok.value in _OPEN:
                     depth.append(tok.value)
@@ -376,6 +372,10 @@ class _ToAst(Transformer):
         dims = tuple(None if isinstance(d, _Unknown) else d for d in rest[:-2] if d is not None)
         return S.InputStmt(str(name), dims, None if layout is None else str(layout),
                            self._span(kw, rest[-2], layout), None if layout is None else self._tok(layout))
+
+    def output_stmt(self, kw, *names):
+        return S.OutputStmt(tuple(str(n) for n in names), self._span(kw, *names),
+                            tuple(self._tok(n) for n in names))
 
     def unknown_dim(self, tok):
         return _Unknown(self._tok(tok))
