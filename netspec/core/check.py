@@ -16,6 +16,7 @@ the IR in :class:`LayerInfo` and :class:`NetworkReport`, never inside it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -292,7 +293,7 @@ class GraphChecker:
             return None
         attrs = opdef.normalize(node.attrs, self.format)
         if attrs is not node.attrs:
-            node = Node(node.name, node.op, node.inputs, attrs, node.span, node.call_sites, node.arg_spans)
+            node = dataclasses.replace(node, attrs=attrs)
         self.nodes.append(node)
         self.producers[node.name] = node
         in_shapes = [self.shapes[i] for i in node.inputs]

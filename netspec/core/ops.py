@@ -38,6 +38,7 @@ from .shapes import (
 )
 
 __all__ = [
+    "ACTIVATION_FLOPS",
     "ACTIVATION_OPS",
     "ALIASES",
     "OPS",
@@ -45,6 +46,7 @@ __all__ = [
     "OpDef",
     "ShapeError",
     "WeightSpec",
+    "activation_flops",
     "arg_names",
     "canonical_op",
     "make_attrs",
@@ -500,6 +502,11 @@ class OpDef:
     :meth:`window`), ``'identity'``, ``'global'`` (every input cell) or
     ``'merge'`` (the widest of the inputs).
 
+    ``flops(attrs, in_shapes, out_shape, macs)`` gives the op's floating-point
+    operations per sample (see :data:`ACTIVATION_FLOPS` and docs/language.md,
+    "FLOPs"); every op must have one (a test checks), so that no op is
+    silently counted as zero.
+
     >>> d = OPS["dense"]
     >>> d.keras_class, d.auto_name, d.infer(Dense(units=3), [(5,)])
     ('Dense', 'dense', (3,))
@@ -518,6 +525,7 @@ class OpDef:
     window: Callable[[Any], tuple[tuple[int, int], tuple[int, int]]] | None = None
     rf: str = "identity"
     merge: bool = False
+    flops: Callable[[Any, list[Shape], Shape, int | None], int | None] | None = None
 
     def normalize(self, attrs: Any, default_format: str) -> Any:
         """Fill in what defaults to the network (``data_format``) or to another argument.
@@ -845,6 +853,72 @@ def _concat_infer(a: Concat, shapes: list[Shape]) -> Shape:
 
 # --- the table ---------------------------------------------------------------------------------
 
+# FLOPs ---------------------------------------------------------------------------------------
+# One definition (docs/language.md, "FLOPs"): a multiply-accumulate is 2 FLOPs; a bias add is 1 per
+# output value; an activation costs ACTIVATION_FLOPS per value; pooling counts its comparisons or
+# additions (and the average's division); batchnorm (inference) is a multiply and an add per value;
+# a merge of k tensors costs k-1 per output value; pure data movement (padding, reshapes,
+# concatenation, dropout at inference) is 0 by definition.
+
+#: FLOPs per value of each ``keras.activations`` function (exp, log, tanh, erf count as 1).
+ACTIVATION_FLOPS: dict[str, int] = {
+    "linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "gelu": 8, "selu": 4, "sigmoid": 4,
+    "hard_sigmoid": 3, "softmax": 5, "softplus": 3, "softsign": 3, "swish": 5, "tanh": 1, "exponential": 1,
+}
+
+
+def activation_flops(name: str, values: int | None) -> int | None:
+    """FLOPs of activation ``name`` on ``values`` values.
+
+    >>> activation_flops("relu", 10), activation_flops("linear", 10)
+    (10, 0)
+    """
+    return _mul(values, ACTIVATION_FLOPS[name])
+
+
+def _weighted_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    """2 per MAC, plus the bias add and the fused activation on every output value."""
+    size = _prod(out)
+    total = _mul(macs, 2)
+    if getattr(a, "use_bias", False):
+        total = None if total is None or size is None else total + size
+    act = activation_flops(getattr(a, "activation", "linear"), size)
+    return None if total is None or act is None else total + act
+
+
+def _pool_flops(kind: str):
+    def flops(a: Pool2D, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        window = a.pool_size[0] * a.pool_size[1]
+        # max: window-1 comparisons; avg: window-1 additions and one division.
+        return _mul(_prod(out), window - 1 if kind == "max" else window)
+    return flops
+
+
+def _global_flops(a: GlobalPool2D, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    # Every input value is added (or compared) once into its channel's result.
+    return _prod(shapes[0])
+
+
+def _zero_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    return 0
+
+
+def _per_value_flops(per: int):
+    def flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        return _mul(_prod(out), per)
+    return flops
+
+
+def _activation_op_flops(name: str | None):
+    def flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        return activation_flops(name or a.activation, _prod(out))
+    return flops
+
+
+def _merge_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    return _mul(_prod(out), len(shapes) - 1)
+
+
 #: Ops that apply one ``keras.activations`` function and take no arguments.
 ACTIVATION_OPS = (
     "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential", "linear",
@@ -852,46 +926,52 @@ ACTIVATION_OPS = (
 
 _DEFS: list[OpDef] = [
     OpDef("conv2d", Conv2D, "Conv2D", "conv2d", _conv2d_infer, ("Conv2D", "Convolution2D", "conv2D"),
-          _conv2d_weights, _conv2d_macs, _conv_window_warnings("conv2d"), _conv2d_validate, _conv_window, "window"),
+          _conv2d_weights, _conv2d_macs, _conv_window_warnings("conv2d"), _conv2d_validate, _conv_window, "window", flops=_weighted_flops),
     OpDef("depthwise_conv2d", DepthwiseConv2D, "DepthwiseConv2D", "depthwise_conv2d",
           _depthwise_infer("depthwise_conv2d"), ("DepthwiseConv2D",), _depthwise_weights, _depthwise_macs,
-          _conv_window_warnings("depthwise_conv2d"), _conv_validate, _conv_window, "window"),
+          _conv_window_warnings("depthwise_conv2d"), _conv_validate, _conv_window, "window", flops=_weighted_flops),
     OpDef("separable_conv2d", SeparableConv2D, "SeparableConv2D", "separable_conv2d",
           _depthwise_infer("separable_conv2d"), ("SeparableConv2D", "SeparableConvolution2D"),
           _separable_weights, _separable_macs, _conv_window_warnings("separable_conv2d"), _conv_validate,
-          _conv_window, "window"),
+          _conv_window, "window", flops=_weighted_flops),
     OpDef("maxpool2d", Pool2D, "MaxPooling2D", "max_pooling2d", _pool_infer("maxpool2d"),
           ("MaxPooling2D", "MaxPool2D", "max_pooling2d", "max_pool2d"),
-          warnings=_pool_warnings("maxpool2d"), window=_pool_window, rf="window"),
+          warnings=_pool_warnings("maxpool2d"), window=_pool_window, rf="window", flops=_pool_flops("max")),
     OpDef("avgpool2d", Pool2D, "AveragePooling2D", "average_pooling2d", _pool_infer("avgpool2d"),
           ("AveragePooling2D", "AvgPool2D", "average_pooling2d", "avg_pool2d"),
-          warnings=_pool_warnings("avgpool2d"), window=_pool_window, rf="window"),
+          warnings=_pool_warnings("avgpool2d"), window=_pool_window, rf="window", flops=_pool_flops("avg")),
     OpDef("global_avgpool2d", GlobalPool2D, "GlobalAveragePooling2D", "global_average_pooling2d",
           _global_infer("global_avgpool2d"),
-          ("GlobalAveragePooling2D", "GlobalAvgPool2D", "global_average_pooling2d", "global_avg_pool2d"), rf="global"),
+          ("GlobalAveragePooling2D", "GlobalAvgPool2D", "global_average_pooling2d", "global_avg_pool2d"), rf="global",
+          flops=_global_flops),
     OpDef("global_maxpool2d", GlobalPool2D, "GlobalMaxPooling2D", "global_max_pooling2d",
           _global_infer("global_maxpool2d"),
-          ("GlobalMaxPooling2D", "GlobalMaxPool2D", "global_max_pooling2d", "global_max_pool2d"), rf="global"),
+          ("GlobalMaxPooling2D", "GlobalMaxPool2D", "global_max_pooling2d", "global_max_pool2d"), rf="global",
+          flops=_global_flops),
     OpDef("zeropad2d", ZeroPad2D, "ZeroPadding2D", "zero_padding2d", _zeropad_infer,
-          ("ZeroPadding2D", "zero_padding2d")),
-    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global"),
-    OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global"),
+          ("ZeroPadding2D", "zero_padding2d"), flops=_zero_flops),
+    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global", flops=_zero_flops),
+    OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global", flops=_zero_flops),
     OpDef("dense", Dense, "Dense", "dense", _dense_infer, ("Dense",), _dense_weights, _dense_macs,
-          _dense_warnings),
-    OpDef("dropout", Dropout, "Dropout", "dropout", _dropout_infer, ("Dropout",)),
+          _dense_warnings, flops=_weighted_flops),
+    OpDef("dropout", Dropout, "Dropout", "dropout", _dropout_infer, ("Dropout",), flops=_zero_flops),
     OpDef("batchnorm", BatchNorm, "BatchNormalization", "batch_normalization", _batchnorm_infer,
-          ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights),
-    OpDef("activation", Activation, "Activation", "activation", _identity_shape, ("Activation",)),
-    OpDef("relu", ReLU, "ReLU", "re_lu", _identity_shape, ("ReLU",)),
-    OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",)),
-    OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",)),
-    OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",)),
-    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape) for name in ACTIVATION_OPS],
-    OpDef("add", NoArgs, "Add", "add", _elementwise_infer("add"), ("Add",), rf="merge", merge=True),
+          ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights,
+          flops=_per_value_flops(2)),
+    OpDef("activation", Activation, "Activation", "activation", _identity_shape, ("Activation",),
+          flops=_activation_op_flops(None)),
+    OpDef("relu", ReLU, "ReLU", "re_lu", _identity_shape, ("ReLU",), flops=_per_value_flops(1)),
+    OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",), flops=_per_value_flops(2)),
+    OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",), flops=_per_value_flops(3)),
+    OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",), flops=_per_value_flops(5)),
+    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, flops=_activation_op_flops(name))
+      for name in ACTIVATION_OPS],
+    OpDef("add", NoArgs, "Add", "add", _elementwise_infer("add"), ("Add",), rf="merge", merge=True,
+          flops=_merge_flops),
     OpDef("multiply", NoArgs, "Multiply", "multiply", _elementwise_infer("multiply"), ("Multiply",),
-          rf="merge", merge=True),
+          rf="merge", merge=True, flops=_merge_flops),
     OpDef("concat", Concat, "Concatenate", "concatenate", _concat_infer, ("Concatenate", "concatenate"),
-          rf="merge", merge=True),
+          rf="merge", merge=True, flops=_zero_flops),
 ]
 
 #: Every op by its canonical name.

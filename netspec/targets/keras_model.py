@@ -622,6 +622,11 @@ def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkRepor
         source = os.path.basename(path)
         if not os.path.isfile(path):
             raise NetspecError([Diagnostic.error("E603", f"cannot read Keras model {path}: no such file")])
+        from ..core.fileio import content_problem
+
+        problem = content_problem(path, "keras")
+        if problem is not None:
+            raise NetspecError([Diagnostic.error("E603", f"cannot read Keras model {path}: {problem}")])
         try:
             model = keras.models.load_model(path, compile=False)
         except Exception as err:  # Keras raises many kinds for a bad archive

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..analysis.plan import PlanStep, execution_plan
 from ..core.check import NetworkReport
 from ..core.diagnostics import Diagnostic, NetspecError
 from ..core.fileio import atomic_output
@@ -55,6 +56,7 @@ __all__ = [
     "executor",
     "pool2d",
     "run_cli",
+    "traced_peak",
 ]
 
 F32 = np.float32
@@ -747,7 +749,7 @@ def _lower_named(name: str) -> Lowering:
 
 def _lower_elementwise(ufunc: np.ufunc) -> Lowering:
     def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
-        # A merge may carry the activation that followed it (see _fuse).
+        # A merge may carry the activation that followed it (see netspec.analysis.plan.fuse).
         act = ACTIVATIONS[getattr(node.attrs, "activation", "linear")]
 
         def step(inputs: list, inplace: bool) -> np.ndarray:
@@ -809,31 +811,16 @@ LOWERINGS: dict[str, Lowering] = {
     "concat": _lower_concat,
 }
 
-#: Ops whose output may share memory with their input (never written in place behind another's back).
-_VIEW_OPS = {"dropout", "flatten", "reshape", "linear"}
-
-
 # --- fusion ---------------------------------------------------------------------------------------
+# Which layers fuse, and the liveness that frees and overwrites tensors, is decided in pure Python by
+# netspec.analysis.plan (so the memory estimate of `netspec check` walks the same plan); here the
+# weights of a folded batchnorm are folded.
 
 
 def _fold_batchnorm(node: Node, bn: Node, w: Mapping[str, np.ndarray], bw: Mapping[str, np.ndarray]
-                    ) -> tuple[Node, dict[str, np.ndarray]] | None:
-    """``node`` followed by ``bn`` as one layer with the normalisation folded into its kernel and bias."""
-    a = node.attrs
-    if getattr(a, "activation", None) != "linear":
-        return None
-    if node.op == "dense":
-        channel_axis, key = -1, "kernel"
-    elif node.op in ("conv2d", "depthwise_conv2d", "separable_conv2d"):
-        channel_axis = -1 if a.data_format == "channels_last" else 1
-        key = "pointwise_kernel" if node.op == "separable_conv2d" else "kernel"
-    else:
-        return None
-    rank = 2 if node.op == "dense" else 4
-    if rank == 4 and bn.attrs.axis % rank != channel_axis % rank:
-        return None
-    if rank == 2 and bn.attrs.axis != -1:
-        return None  # dense acts on the last axis of any rank: only a batchnorm on that axis folds
+                    ) -> dict[str, np.ndarray]:
+    """The weights of ``node`` with batchnorm ``bn`` (which :func:`folds_batchnorm` accepts) folded in."""
+    key = "pointwise_kernel" if node.op == "separable_conv2d" else "kernel"
     kernel = w[key]
     # A depthwise kernel (kh, kw, C, m) makes C*m channels; the others make kernel.shape[-1].
     channels = kernel.shape[-2] * kernel.shape[-1] if node.op == "depthwise_conv2d" else kernel.shape[-1]
@@ -842,79 +829,19 @@ def _fold_batchnorm(node: Node, bn: Node, w: Mapping[str, np.ndarray], bw: Mappi
     out[key] = (kernel * inv.reshape(kernel.shape[-2:] if node.op == "depthwise_conv2d" else (-1,))).astype(F32)
     bias = w.get("bias")
     out["bias"] = (shift if bias is None else bias * inv + shift).astype(F32)
-    return Node(bn.name, node.op, node.inputs, dataclasses.replace(a, use_bias=True), node.span), out
+    return out
 
 
-def _absorbed_activation(node: Node) -> str | None:
-    """The ``keras.activations`` name a layer can take over from ``node``, if ``node`` is a plain activation."""
-    a = node.attrs
-    if node.op == "activation":
-        return a.activation
-    if node.op in ACTIVATIONS and not dataclasses.fields(a):
-        return node.op
-    if node.op == "relu" and a.max_value is None and a.negative_slope == 0.0 and a.threshold == 0.0:
-        return "relu"
-    if node.op == "softmax" and a.axis == -1:
-        return "softmax"
-    if node.op == "elu" and a.alpha == 1.0:
-        return "elu"
-    return None
-
-
-def _fuse(nodes: list[Node], weights: dict, output: str
-          ) -> tuple[list[Node], dict, dict[str, tuple[str, ...]]]:
-    """Merge a batchnorm, then an activation, into the convolution or dense layer before it.
-
-    Only when the earlier layer's output is read by nothing else; the merged step takes the
-    later layer's name, so its readers are unchanged.  Returns the new nodes, their weights,
-    and for each step the layers it computes.
-    """
-    readers: dict[str, int] = {}
-    for node in nodes:
-        for name in node.inputs:
-            readers[name] = readers.get(name, 0) + 1
-    out: list[Node] = []
-    merged: dict[str, tuple[str, ...]] = {}
-    for node in nodes:
-        prev = out[-1] if out else None
-        act = _absorbed_activation(node)
-        if (prev is not None and act is not None and act != "softmax" and prev.op in ("add", "multiply")
-                and node.inputs == (prev.name,) and readers.get(prev.name) == 1 and prev.name != output
-                and not isinstance(prev.attrs, _MergeActivation)):
-            out[-1] = Node(node.name, prev.op, prev.inputs, _MergeActivation(act), prev.span)
-            weights[node.name] = {}
-            merged[node.name] = merged.pop(prev.name) + (node.name,)
-            continue
-        if (prev is not None and node.inputs == (prev.name,) and readers.get(prev.name) == 1
-                and prev.name != output and prev.op in _FUSABLE and prev.attrs.activation == "linear"):
-            new = None
-            if node.op == "batchnorm":
-                folded = _fold_batchnorm(prev, node, weights[prev.name], weights[node.name])
-                if folded is not None:
-                    new, weights[node.name] = folded
-            else:
-                act = _absorbed_activation(node)
-                if act is not None:
-                    new = Node(node.name, prev.op, prev.inputs, dataclasses.replace(prev.attrs, activation=act),
-                               prev.span)
-                    weights[node.name] = weights[prev.name]
-            if new is not None:
-                out[-1] = new
-                merged[node.name] = merged.pop(prev.name) + (node.name,)
-                continue
-        out.append(node)
-        merged[node.name] = (node.name,)
-    return out, weights, merged
-
-
-_FUSABLE = {"conv2d", "depthwise_conv2d", "separable_conv2d", "dense"}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _MergeActivation:
-    """Attributes of an ``add`` or ``multiply`` step that also applies the activation after it."""
-
-    activation: str
+def _step_weights(step: PlanStep, nodes: Mapping[str, Node], weights: Mapping[str, Mapping[str, np.ndarray]]
+                  ) -> Mapping[str, np.ndarray]:
+    """The weights a fused step runs with: its first layer's, with any batchnorm after it folded in."""
+    first = nodes[step.layers[0]]
+    w = weights[first.name]
+    for name in step.layers[1:]:
+        later = nodes[name]
+        if later.op == "batchnorm":
+            w = _fold_batchnorm(first, later, w, weights[name])
+    return w
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -974,37 +901,11 @@ class Executor:
     # planning ------------------------------------------------------------------------------------
 
     def _plan(self, fuse: bool, keep_all: bool) -> _Plan:
-        nodes = list(self.graph.nodes)
-        weights = dict(self._layer_weights)
-        output = self.graph.output
-        merged = {node.name: (node.name,) for node in nodes}
-        if fuse:
-            nodes, weights, merged = _fuse(nodes, weights, output)
-        names = [node.name for node in nodes]
-        inputs = [tuple(node.inputs) for node in nodes]
-        steps = [LOWERINGS[node.op](node, weights[node.name]) for node in nodes]
-        # Liveness: free each tensor after its last reader; let a step overwrite its first input when
-        # nothing later reads that memory under any name (view ops share their input's memory).
-        last_use: dict[str, int] = {}
-        for i, ins in enumerate(inputs):
-            for name in ins:
-                last_use[name] = i
-        last_use[output] = len(nodes)
-        root = {self.graph.input.name: self.graph.input.name}
-        for node in nodes:
-            view = (node.op in _VIEW_OPS or (node.op == "activation" and node.attrs.activation == "linear")
-                    or (node.op == "zeropad2d" and not any(sum(node.attrs.padding, ()))))  # _pad returns x
-            root[node.name] = root[node.inputs[0]] if view else node.name
-        group_end: dict[str, int] = {}
-        for name, r in root.items():
-            group_end[r] = max(group_end.get(r, -1), last_use.get(name, -1))
-        donate, free = [], []
-        for i, ins in enumerate(inputs):
-            r = root[ins[0]]
-            donate.append(not keep_all and r != self.graph.input.name and group_end[r] <= i
-                          and all(root[t] != r for t in ins[1:]))
-            free.append(() if keep_all else tuple(t for t in dict.fromkeys(ins) if last_use.get(t) == i))
-        return _Plan(names, [n.op for n in nodes], [merged[n] for n in names], steps, inputs, donate, free)
+        plan = execution_plan(self.graph, fuse_layers=fuse, keep_all=keep_all)
+        nodes = {node.name: node for node in self.graph.nodes}
+        steps = [LOWERINGS[p.node.op](p.node, _step_weights(p, nodes, self._layer_weights)) for p in plan]
+        return _Plan([p.name for p in plan], [p.node.op for p in plan], [p.layers for p in plan], steps,
+                     [p.node.inputs for p in plan], [p.donate for p in plan], [p.free for p in plan])
 
     # running --------------------------------------------------------------------------------------
 
@@ -1176,6 +1077,11 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
     (5, 2)
     """
     input_path = os.fspath(input_path)
+    from ..core.fileio import content_problem
+
+    problem = content_problem(input_path, "npy")
+    if problem is not None:
+        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {problem}")])
     try:
         x = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
@@ -1194,3 +1100,31 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
             np.save(f, y)
     except OSError as err:
         raise NetspecError([Diagnostic.error("E603", f"cannot write output {os.fspath(output)}: {err}")]) from None
+
+
+def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
+    """Peak bytes ``tracemalloc`` sees during one call of ``run`` on ``x`` (after a warm-up call).
+
+    The weights and ``x`` itself exist before tracing starts, so they are not
+    counted; the network's output is.
+
+    >>> import netspec
+    >>> net = netspec.load_source("network n { input x: [4]\\n dense(3) }")
+    >>> traced_peak(executor(net), np.ones((10, 4), F32)) >= 10 * 3 * 4
+    True
+    """
+    import gc
+    import tracemalloc
+
+    x = run.check_input(x)
+    if warmup:
+        run(x)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        y = run(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del y
+    return peak
