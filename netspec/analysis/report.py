@@ -67,7 +67,7 @@ def _rf(rf: Any) -> str:
         return "-"
     if rf == "global":
         return "global"
-    return f"{rf[0]}x{rf[1]}"
+    return "x".join(str(r) for r in rf)
 
 
 def _num(n: int | None) -> str:
@@ -102,7 +102,7 @@ def format_table(net: NetworkReport, options: AnalysisOptions | None = None) -> 
     flops = layer_flops(net)
     rows = [("layer", "op", "output shape", "params", "MACs", "FLOPs", "RF")]
     for i in inputs:
-        first_rf = "1x1" if len(i.shape) == 3 else "-"
+        first_rf = "x".join("1" * (len(i.shape) - 1)) if 2 <= len(i.shape) <= 4 else "-"
         rows.append((i.name, "input", format_shape(i.shape), "0", "0", "0", first_rf))
     for row in fold_rows(net, options.depth, flops):
         rows.append((row.name, row.op, format_shape(row.shape), _num(row.params), _num(row.macs), _num(row.flops),
