@@ -52,6 +52,11 @@ CODES: dict[str, str] = {
     "E230": "output statement outside a network (in a block)",
     "E231": "more than one output statement in a network",
     "E232": "the same tensor listed twice as an output",
+    "E215": "name of an enclosing body rebound by a body that does not carry it",
+    "E216": "carried name never rebound in the loop body",
+    "E217": "carried name rebound twice in one pass",
+    "E218": "recursive fn",
+    "E221": "unknown warning code in allow",
     "E301": "missing argument",
     "E302": "ill-typed argument",
     "E303": "bad enum value",
@@ -59,6 +64,10 @@ CODES: dict[str, str] = {
     "E305": "non-integer size",
     "E306": "value out of range",
     "E307": "expression error (division by zero, bad index, bad operands)",
+    "E308": "a tensor where a value is expected, or a value where a tensor is expected",
+    "E309": "instance argument of the wrong type",
+    "E310": "assertion failed",
+    "E311": "for over something that is not a tuple, or an element that does not unpack",
     "E401": "output size below 1",
     "E402": "groups do not divide the channels",
     "E403": "merge of mismatched shapes",
@@ -89,6 +98,7 @@ CODES: dict[str, str] = {
     "W103": "even convolution kernel size",
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
+    "W106": "channels_first network: an axis argument left at its default -1 acts along a spatial axis",
 }
 
 
