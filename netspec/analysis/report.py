@@ -70,22 +70,32 @@ def _num(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
 
 
+def _shape(net: NetworkReport, name: str, shape: Any) -> Any:
+    """A tensor's shape, with the symbolic pass's formulas where it has them."""
+    sym = net.symbolic
+    if sym is not None and sym.shapes.get(name) is not None:
+        from ..core.symbolic import shown
+
+        return tuple(shown(d) for d in sym.shapes[name])
+    return shape
+
+
 def format_table(net: NetworkReport) -> str:
     """One network as a table of layers and its totals."""
     graph = net.graph
     inp = graph.input if graph is not None else None
     head = f"network {net.name}"
     if inp is not None:
-        head += f"  (input {inp.name}: {format_shape(inp.shape)}, {inp.data_format})"
+        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
     rows = [("layer", "op", "output shape", "params", "MACs", "RF")]
     if inp is not None:
         first_rf = "1x1" if len(inp.shape) == 3 else "-"
-        rows.append((inp.name, "input", format_shape(inp.shape), "0", "0", first_rf))
+        rows.append((inp.name, "input", format_shape(_shape(net, inp.name, inp.shape)), "0", "0", first_rf))
     nodes = graph.nodes if graph is not None else ()
     for node in nodes:
         info = net.layers[node.name]
-        rows.append((node.name, node.op, format_shape(info.shape), _num(info.params), _num(info.macs),
-                     _rf(info.receptive_field)))
+        rows.append((node.name, node.op, format_shape(_shape(net, node.name, info.shape)), _num(info.params),
+                     _num(info.macs), _rf(info.receptive_field)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {3, 4}
     lines = [head, ""]
@@ -102,11 +112,16 @@ def format_table(net: NetworkReport) -> str:
         f"weight memory:     {format_bytes(net.weight_bytes)} (float32)",
         f"activation memory: {format_bytes(net.activation_bytes)} per sample (float32)",
     ]
+    if net.symbolic is not None:
+        lines += net.symbolic.valid_text()
     return "\n".join(lines)
 
 
-def _json_shape(shape: Shape | None) -> list | None:
-    return None if shape is None else [None, *shape]
+def _json_shape(shape: Any) -> list | None:
+    """A shape with its batch axis (null); a symbolic size is its formula as a string."""
+    if shape is None:
+        return None
+    return [None, *shape]
 
 
 def network_json(net: NetworkReport) -> dict:
@@ -120,7 +135,7 @@ def network_json(net: NetworkReport) -> dict:
             "name": node.name,
             "op": node.op,
             "inputs": list(node.inputs),
-            "output_shape": _json_shape(info.shape),
+            "output_shape": _json_shape(_shape(net, node.name, info.shape)),
             "params": info.params,
             "trainable_params": info.trainable,
             "non_trainable_params": info.non_trainable,
@@ -133,11 +148,13 @@ def network_json(net: NetworkReport) -> dict:
     trainable, non_trainable = net.params
     ok = net.ok
     # A network with errors has no totals: null, so that "not computed" never reads as zero.
-    return {
+    out_name = graph.output if graph is not None else ""
+    result = {
         "name": net.name,
         "ok": ok,
-        "input_shape": _json_shape(net.input_shape),
-        "output_shape": _json_shape(net.output_shape) if ok else None,
+        "input_shape": _json_shape(_shape(net, graph.input.name, net.input_shape) if graph is not None
+                                   else net.input_shape),
+        "output_shape": _json_shape(_shape(net, out_name, net.output_shape)) if ok else None,
         "data_format": graph.input.data_format if graph is not None else None,
         "params": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
         if ok else None,
@@ -146,6 +163,10 @@ def network_json(net: NetworkReport) -> dict:
         "activation_bytes": net.activation_bytes if ok else None,
         "layers": layers,
     }
+    if net.symbolic is not None:
+        result["symbols"] = list(net.symbolic.symbols)
+        result["valid_sizes"] = net.symbolic.valid_sizes() if ok else None
+    return result
 
 
 def to_json(report: FileReport, networks: list[NetworkReport] | None = None) -> dict:

@@ -93,6 +93,8 @@ class NetworkReport:
     input_shape: Shape | None = None
     output_shape: Shape | None = None
     span: Any = field(default=None, compare=False, repr=False)
+    #: The symbolic pass's report (:mod:`netspec.core.symbolic`) when the input has symbolic sizes.
+    symbolic: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

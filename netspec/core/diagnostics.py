@@ -61,6 +61,7 @@ CODES: dict[str, str] = {
     "E404": "unknown size where a known one is needed",
     "E405": "wrong input rank for the op",
     "E406": "reshape to a different number of elements",
+    "E421": "--input-shape does not fit the network's input",
     "E501": "size or count too large to build",
     "E502": "nesting too deep",
     "E503": "network too large (too many layers or repetitions)",
@@ -74,6 +75,8 @@ CODES: dict[str, str] = {
     "W103": "even convolution kernel size",
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
+    "W116": "merge matches only for some input sizes: it narrows the valid sizes",
+    "W117": "an op's size rule cannot be followed on symbolic sizes: its output size is unknown",
 }
 
 

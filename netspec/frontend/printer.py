@@ -46,7 +46,8 @@ def to_source(graph: Graph) -> str:
     for what, name in (("network", graph.name), ("input", graph.input.name)):
         if not _is_identifier(name):
             raise ValueError(f"the {what} name {name!r} is not an identifier, so it cannot be written as .net")
-    dims = ", ".join("?" if d is None else str(d) for d in graph.input.shape)
+    names = tuple(graph.input.symbols) + (None,) * len(graph.input.shape)
+    dims = ", ".join((names[i] or "?") if d is None else str(d) for i, d in enumerate(graph.input.shape))
     layout = " channels_first" if graph.input.data_format == "channels_first" else ""
     lines = [f"network {graph.name} {{", f"    input {graph.input.name}: [{dims}]{layout}"]
     bound = {graph.input.name: graph.input.name}

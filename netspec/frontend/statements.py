@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.argtypes import MAX_SIZE, ArgError, clip, did_you_mean, format_value, type_name
-from ..core.check import GraphChecker, NetworkReport
+from ..core.check import GraphChecker, NetworkReport, _position
 from ..core.diagnostics import Diagnostic, Note
 from ..core.ir import Input, Node
 from ..core.ops import ALIASES, OPS, arg_names, canonical_op, make_attrs
@@ -119,19 +119,32 @@ class NetworkElaborator(ExpressionEvaluator):
             self.diags.append(err.diag)
             cur = POISON
         report = self.checker.report(name, cur, self.netdef.name_span, self.diags)
-        return NetworkReport(report.name, report.graph, report.layers, tuple(dedupe(report.diagnostics)),
-                             report.input_shape, report.output_shape, report.span)
+        diags, graph, symbolic = report.diagnostics, report.graph, None
+        if graph is not None and None in graph_input.shape:
+            from ..core.symbolic import symbolic_check
+
+            symbolic = symbolic_check(graph, self.program.silence)
+            if symbolic.diagnostics:
+                diags = tuple(sorted(diags + symbolic.diagnostics, key=_position))
+                if any(d.is_error for d in symbolic.diagnostics):
+                    graph = None
+        return NetworkReport(report.name, graph, report.layers, tuple(dedupe(diags)),
+                             report.input_shape, report.output_shape, report.span, symbolic)
 
     def _failed(self, diag: Diagnostic | None) -> NetworkReport:
         diags = self.diags + ([diag] if diag else [])
         return NetworkReport(self.netdef.name, None, {}, tuple(diags), None, None, self.netdef.name_span)
 
     def _input(self, stmt: S.InputStmt, scope: Scope) -> Input:
-        dims = []
+        dims: list[int | None] = []
+        symbols: list[str | None] = []
         for d in stmt.dims:
-            if d is None:
+            if d is None or (isinstance(d, S.Name) and scope.find(d.id) is None):
+                # `?`, or a name bound to no value: a symbolic size (netspec.core.symbolic).
                 dims.append(None)
+                symbols.append(None if d is None else d.id)
                 continue
+            symbols.append(None)
             v = self.eval(d, scope)
             if isinstance(v, bool) or not isinstance(v, int):
                 code = "E305" if isinstance(v, float) else "E302"
@@ -146,7 +159,20 @@ class NetworkElaborator(ExpressionEvaluator):
             raise Abort(Diagnostic.error(
                 "E303", f"bad layout {layout!r}: expected 'channels_last' or 'channels_first'"
                 + did_you_mean(layout, ["channels_last", "channels_first"]), stmt.layout_span))
-        return Input(stmt.name, tuple(dims), layout, stmt.span)
+        override = getattr(self.program, "input_shape", None)
+        if override is not None:
+            given = tuple(override)
+            if len(given) != len(dims):
+                raise Abort(Diagnostic.error(
+                    "E421", f"--input-shape gives {len(given)} sizes, but input {stmt.name!r} has {len(dims)}", stmt.span))
+            for axis, (d, g) in enumerate(zip(dims, given), start=1):
+                if d is not None and d != g:
+                    raise Abort(Diagnostic.error(
+                        "E421", f"--input-shape gives {g} for axis {axis} of input {stmt.name!r}, "
+                        f"but the spec fixes it at {d}", stmt.span))
+            return Input(stmt.name, given, layout, stmt.span)
+        named = tuple(symbols) if any(symbols) else ()
+        return Input(stmt.name, tuple(dims), layout, stmt.span, named)
 
     # statements
     def exec_body(self, body: Iterable[S.Stmt], scope: Scope, cur: str) -> str:
