@@ -74,18 +74,49 @@ def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, SystemExit):
+            raise
+        except Exception as err:  # a netspec bug: one line, never a traceback
+            _fail([Diagnostic.error("E607", f"internal error: {type(err).__name__}: {err} "
+                                            "(a netspec bug; please report it with the spec and the command)")])
 
     return wrapper
 
 
 def _load(file: str, network: str | None, silence: list[str] = ()):  # type: ignore[assignment]
+    """The network to build: errors in the file or in that network stop here; other networks' do not.
+
+    A file with several networks needs ``--network``: E208 naming them, exit 2.
+    """
     from .frontend.elaborate import check_file
 
     report = check_file(file, silence)
-    if not report.ok:
-        _fail(report.all_diagnostics)
-    _emit(report.all_diagnostics)
-    return report.network(network)
+    if network is None and len(report.networks) > 1:
+        _emit(report.diagnostics)
+        try:
+            report.network(None)
+        except NetspecError as err:
+            _emit(err.diagnostics)
+        sys.exit(2)
+    net = report.select(network)  # raises NetspecError: reported by _guard, exit 1
+    _emit(report.diagnostics)
+    _emit(net.diagnostics)
+    return net
+
+
+def _check_output(output: str, extensions: tuple[str, ...], what: str, *inputs: str | None) -> None:
+    """Refuse an output path before any work is done: E603 or E606, exit 2 (a wrong command line)."""
+    from .core.fileio import output_problem
+
+    problem = output_problem(output, extensions, inputs, what)
+    if problem is not None:
+        _emit([Diagnostic.error(*problem)])
+        sys.exit(2)
+
+
+#: What each target writes, and the endings its output may have.
+_TARGET_OUTPUTS = {"numpy": ((".npz",), "numpy weights"), "keras": ((".keras",), "Keras models"),
+                   "onnx": ((".onnx",), "ONNX models")}
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,16 +130,17 @@ def main() -> None:
 @click.option("--network", "-n", help="Check only this network.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@click.option("--summary", is_flag=True, help="Print each network's totals only, without the table of layers.")
 @click.option("--silence", "-s", multiple=True, metavar="CODE",
               help="Silence a warning code (repeatable, or comma-separated), e.g. -s W103.")
 @click.option("--input-shape", "input_shape", metavar="D1,D2,...",
               help="Check at these input sizes (without the batch axis), e.g. 512,512,3; "
                    "replaces symbolic sizes such as [H, W, 3].")
 @_guard
-def check(file: str, network: str | None, fmt: str, strict: bool, silence: tuple[str, ...],
+def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
           input_shape: str | None) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, receptive fields."""
-    from .analysis.report import format_table, to_json
+    from .analysis.report import format_summary, format_table, to_json
     from .frontend.elaborate import check_file
 
     report = check_file(file, _silence_codes(silence), _input_shape(input_shape))
@@ -122,22 +154,28 @@ def check(file: str, network: str | None, fmt: str, strict: bool, silence: tuple
             except NetspecError as err:
                 extra = list(err.diagnostics)
     diagnostics = list(report.diagnostics) + [d for n in nets for d in n.diagnostics] + extra
+    errors = any(d.is_error for d in diagnostics)
+    warnings = any(not d.is_error for d in diagnostics)
+    failed = errors or (strict and warnings)
     if fmt == "json":
         import json
 
-        out = to_json(report, nets)
+        out = to_json(report, nets, strict=strict)
         out["diagnostics"] += [d.to_json() for d in extra]
+        out["ok"] = not failed  # agrees with the exit status
+        if summary:
+            for entry in out["networks"]:
+                entry.pop("layers", None)
         click.echo(json.dumps(out))
         if diagnostics:
             _emit(diagnostics)
     else:
         _emit(diagnostics)
-        tables = [format_table(n) for n in nets if n.ok]
+        show = format_summary if summary else format_table
+        tables = [show(n) for n in nets if n.ok]
         if tables:
             click.echo("\n\n".join(tables))
-    errors = any(d.is_error for d in diagnostics)
-    warnings = any(not d.is_error for d in diagnostics)
-    if errors or (strict and warnings):
+    if failed:
         sys.exit(1)
 
 
@@ -154,6 +192,10 @@ def check(file: str, network: str | None, fmt: str, strict: bool, silence: tuple
 def compile_(file: str, target: str, output: str, network: str | None, weights: str | None,
              seed: int, opset: int | None) -> None:
     """Build a target: .npz weights (numpy), a .keras model, or an .onnx graph."""
+    if opset is not None and target != "onnx":
+        raise click.BadParameter(f"--opset applies to the onnx target only, not {target}", param_hint="'--opset'")
+    extensions, what = _TARGET_OUTPUTS[target]
+    _check_output(output, extensions, what, file, weights)
     net = _load(file, network)
     from .targets import compile_target
 
@@ -171,6 +213,7 @@ def compile_(file: str, target: str, output: str, network: str | None, weights: 
 @_guard
 def run(file: str, input_path: str, output: str, network: str | None, weights: str | None, seed: int) -> None:
     """Run the NumPy reference executor on an input batch."""
+    _check_output(output, (".npy", ".npz"), "outputs", file, input_path, weights)
     net = _load(file, network)
     from .targets.numpy_exec import run_cli
 
@@ -194,10 +237,38 @@ def run(file: str, input_path: str, output: str, network: str | None, weights: s
 def train(file: str, data: str, output: str, network: str | None, epochs: int, batch_size: int, lr: float,
           seed: int, distribute: str) -> None:
     """Train the Keras model of FILE and save it; prints 'test accuracy: ...'."""
+    _check_output(output, (".keras",), "Keras models", file, data)
+    import os
+
+    # The training curve goes beside the model (training.curve_path): it must not replace an input either.
+    _check_output(os.path.splitext(output)[0] + ".png", (".png",), "training curves", file, data)
     net = _load(file, network)
     from .targets.training import train_cli
 
     train_cli(net, data, output, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, distribute=distribute)
+
+
+@main.command(name="fmt")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--check", "check_only", is_flag=True,
+              help="Change nothing: show a unified diff and exit 1 if a file is not formatted (for CI).")
+@_guard
+def fmt_(files: tuple[str, ...], check_only: bool) -> None:
+    """Rewrite FILES in the canonical layout, comments kept; '-' formats standard input to standard output."""
+    from .tools.fmt import run_fmt
+
+    sys.exit(run_fmt(files, check=check_only))
+
+
+@main.command()
+def lsp() -> None:
+    """Run the language server on standard input and output (for editors; needs the 'lsp' extra)."""
+    try:
+        from .tools.lsp.server import main as serve
+    except ImportError as err:
+        click.echo(f"error: netspec lsp needs pygls ({err}); install it with: pip install 'netspec[lsp]'", err=True)
+        sys.exit(2)
+    serve()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,7 +26,7 @@ from ..core.check import NetworkReport
 from ..core.ir import Shape
 from ..frontend.elaborate import FileReport
 
-__all__ = ["format_bytes", "format_shape", "format_table", "to_json"]
+__all__ = ["format_bytes", "format_shape", "format_summary", "format_table", "to_json"]
 
 
 def format_shape(shape: Shape | None) -> str:
@@ -81,16 +81,30 @@ def _shape(net: NetworkReport, name: str, shape: Any) -> Any:
 
 
 def format_table(net: NetworkReport) -> str:
-    """One network as a table of layers and its totals."""
+    """One network as a table of layers and its totals.
+
+    A network with several inputs or outputs names them all in its header:
+
+    >>> from netspec.frontend.elaborate import check_source
+    >>> r = check_source("network n {\\n input a: [4]\\n input b: [3]\\n concat(a, b)\\n}\\n")
+    >>> print(format_table(r.networks[0]).splitlines()[0])
+    network n  (inputs a: (None, 4), b: (None, 3), channels_last; output concatenate: (None, 7))
+    """
     graph = net.graph
-    inp = graph.input if graph is not None else None
+    inputs = graph.inputs if graph is not None else ()
+    inp = inputs[0] if inputs else None
     head = f"network {net.name}"
-    if inp is not None:
+    if len(inputs) == 1 and inp is not None and len(net.outputs) <= 1:
         head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
+    elif inp is not None:
+        shown = ", ".join(f"{i.name}: {format_shape(_shape(net, i.name, i.shape))}" for i in inputs)
+        outs = ", ".join(f"{o}: {format_shape(_shape(net, o, s))}" for o, s in zip(net.outputs, net.output_shapes))
+        head += (f"  ({'inputs' if len(inputs) > 1 else 'input'} {shown}, {inp.data_format}; "
+                 f"{'outputs' if len(net.outputs) > 1 else 'output'} {outs})")
     rows = [("layer", "op", "output shape", "params", "MACs", "RF")]
-    if inp is not None:
-        first_rf = "1x1" if len(inp.shape) == 3 else "-"
-        rows.append((inp.name, "input", format_shape(_shape(net, inp.name, inp.shape)), "0", "0", first_rf))
+    for i in inputs:
+        first_rf = "1x1" if len(i.shape) == 3 else "-"
+        rows.append((i.name, "input", format_shape(_shape(net, i.name, i.shape)), "0", "0", first_rf))
     nodes = graph.nodes if graph is not None else ()
     for node in nodes:
         info = net.layers[node.name]
@@ -104,9 +118,21 @@ def format_table(net: NetworkReport) -> str:
         lines.append("  ".join(cells).rstrip())
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
+    lines += [""] + _totals(net)
+    return "\n".join(lines)
+
+
+def _head(net: NetworkReport) -> str:
+    inp = net.graph.input if net.graph is not None else None
+    head = f"network {net.name}"
+    if inp is not None:
+        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
+    return head
+
+
+def _totals(net: NetworkReport) -> list[str]:
     trainable, non_trainable = net.params
-    lines += [
-        "",
+    lines = [
         f"params:            {net.total_params:,} (trainable {trainable:,}, non-trainable {non_trainable:,})",
         f"MACs:              {_num(net.macs)} per sample",
         f"weight memory:     {format_bytes(net.weight_bytes)} (float32)",
@@ -114,14 +140,28 @@ def format_table(net: NetworkReport) -> str:
     ]
     if net.symbolic is not None:
         lines += net.symbolic.valid_text()
-    return "\n".join(lines)
+    return lines
 
 
-def _json_shape(shape: Any) -> list | None:
-    """A shape with its batch axis (null); a symbolic size is its formula as a string."""
-    if shape is None:
-        return None
-    return [None, *shape]
+def format_summary(net: NetworkReport) -> str:
+    """One network's totals without the table of layers (``netspec check --summary``).
+
+    >>> from netspec.frontend.elaborate import check_source
+    >>> print(format_summary(check_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n").networks[0]))
+    network n  (input x: (None, 4), channels_last)
+    layers:            1
+    params:            10 (trainable 10, non-trainable 0)
+    MACs:              8 per sample
+    weight memory:     40 B (float32)
+    activation memory: 24 B per sample (float32)
+    """
+    count = len(net.graph.nodes) if net.graph is not None else len(net.layers)
+    return "\n".join([_head(net), f"layers:            {count:,}"] + _totals(net))
+
+
+def _json_shape(shape: Shape | None) -> list | None:
+    """A shape with its batch axis (null); a symbolic size is its formula, a string."""
+    return None if shape is None else [None, *shape]
 
 
 def network_json(net: NetworkReport) -> dict:
@@ -148,13 +188,16 @@ def network_json(net: NetworkReport) -> dict:
     trainable, non_trainable = net.params
     ok = net.ok
     # A network with errors has no totals: null, so that "not computed" never reads as zero.
-    out_name = graph.output if graph is not None else ""
+    first_in = net.inputs[0].name if net.inputs else ""
+    first_out = net.outputs[0] if net.outputs else ""
     result = {
         "name": net.name,
         "ok": ok,
-        "input_shape": _json_shape(_shape(net, graph.input.name, net.input_shape) if graph is not None
-                                   else net.input_shape),
-        "output_shape": _json_shape(_shape(net, out_name, net.output_shape)) if ok else None,
+        "input_shape": _json_shape(_shape(net, first_in, net.input_shape)),
+        "output_shape": _json_shape(_shape(net, first_out, net.output_shape)) if ok else None,
+        "inputs": [{"name": i.name, "shape": _json_shape(_shape(net, i.name, i.shape))} for i in net.inputs],
+        "outputs": [{"name": o, "shape": _json_shape(_shape(net, o, s)) if ok else None}
+                    for o, s in zip(net.outputs, net.output_shapes)] if ok else [],
         "data_format": graph.input.data_format if graph is not None else None,
         "params": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
         if ok else None,
@@ -169,8 +212,23 @@ def network_json(net: NetworkReport) -> dict:
     return result
 
 
-def to_json(report: FileReport, networks: list[NetworkReport] | None = None) -> dict:
-    """The whole JSON report, as the contract gives it."""
+def to_json(report: FileReport, networks: list[NetworkReport] | None = None, strict: bool = False) -> dict:
+    """The whole JSON report, as the contract gives it.
+
+    ``"ok"`` (for the file and for each network) says whether ``check``
+    passes: with ``strict``, a warning fails as it does in the exit status.
+
+    >>> from netspec.frontend.elaborate import check_source
+    >>> r = check_source("network n {\\n  input x: [5, 5, 1]\\n  conv2d(1, 2)\\n}\\n")
+    >>> to_json(r)["ok"], to_json(r, strict=True)["ok"], to_json(r, strict=True)["networks"][0]["ok"]
+    (True, False, False)
+    """
     nets = list(report.networks) if networks is None else networks
     diags = list(report.diagnostics) + [d for n in nets for d in n.diagnostics]
-    return {"networks": [network_json(n) for n in nets], "diagnostics": [d.to_json() for d in diags]}
+    entries = [network_json(n) for n in nets]
+    if strict:
+        for entry, net in zip(entries, nets):
+            if any(not d.is_error for d in net.diagnostics):
+                entry["ok"] = False
+    failed = any(d.is_error or strict for d in diags)
+    return {"ok": not failed, "networks": entries, "diagnostics": [d.to_json() for d in diags]}

@@ -465,6 +465,33 @@ def _identity_shape(attrs: Any, shapes: list[Shape]) -> Shape:
     return shapes[0]
 
 
+def _dropout_infer(a: Any, shapes: list[Shape]) -> Shape:
+    """Identity; a ``noise_shape`` (batch axis first, as Keras) must broadcast to the input.
+
+    >>> _dropout_infer(Dropout(rate=0.5, noise_shape=(None, 1, 1, 4)), [(6, 6, 4)])
+    (6, 6, 4)
+    >>> _dropout_infer(Dropout(rate=0.5, noise_shape=(1, 7, 1, 4)), [(6, 6, 4)])
+    Traceback (most recent call last):
+    ...
+    netspec.core.ops.ShapeError: dropout noise_shape (1, 7, 1, 4) does not fit the input (None, 6, 6, 4): axis 1 is 7, but it must be 1 or 6 (or none for the input's size)
+    """
+    shape = shapes[0]
+    noise = getattr(a, "noise_shape", None)
+    if noise is None:
+        return shape
+    full = (None, *shape)
+    shown = "(" + ", ".join("None" if d is None else str(d) for d in full) + ")"
+    given = "(" + ", ".join("none" if d is None else str(d) for d in noise) + ")"
+    if len(noise) != len(full):
+        raise ShapeError("E407", f"dropout noise_shape {given} has {len(noise)} entries, but the input {shown} has "
+                         f"{len(full)} axes (noise_shape counts the batch axis, as in Keras)", "noise_shape")
+    for axis, (n, d) in enumerate(zip(noise, full)):
+        if n is not None and n != 1 and d is not None and n != d:
+            raise ShapeError("E407", f"dropout noise_shape {given} does not fit the input {shown}: axis {axis} is "
+                             f"{n}, but it must be 1 or {d} (or none for the input's size)", "noise_shape")
+    return shape
+
+
 @dataclass(frozen=True)
 class OpDef:
     """Everything netspec knows about one op.
@@ -851,7 +878,7 @@ _DEFS: list[OpDef] = [
     OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global"),
     OpDef("dense", Dense, "Dense", "dense", _dense_infer, ("Dense",), _dense_weights, _dense_macs,
           _dense_warnings),
-    OpDef("dropout", Dropout, "Dropout", "dropout", _identity_shape, ("Dropout",)),
+    OpDef("dropout", Dropout, "Dropout", "dropout", _dropout_infer, ("Dropout",)),
     OpDef("batchnorm", BatchNorm, "BatchNormalization", "batch_normalization", _batchnorm_infer,
           ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights),
     OpDef("activation", Activation, "Activation", "activation", _identity_shape, ("Activation",)),

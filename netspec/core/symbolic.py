@@ -58,17 +58,21 @@ __all__ = ["MAX_PATHS", "SymbolicReport", "axis_symbol_names", "format_dim", "is
 #: Most paths one rule may take on one node before the pass gives up on it (W117).
 MAX_PATHS = 256
 
-def axis_symbol_names(inp: Input) -> tuple[str | None, ...]:
+def axis_symbol_names(inp: Input, first: bool = True) -> tuple[str | None, ...]:
     """The symbol of each axis of an input: the name the spec gave it, ``?N`` for the
-    ``?`` on axis N (counted from 1 without the batch axis), None for a known size.
+    ``?`` on axis N (counted from 1 without the batch axis; ``NAME?N`` on an input
+    other than the first), None for a known size.
 
     >>> axis_symbol_names(Input("x", (None, None, 3)))
     ('?1', '?2', None)
     >>> axis_symbol_names(Input("x", (None, None, 3), symbols=("H", None, None)))
     ('H', '?2', None)
+    >>> axis_symbol_names(Input("m", (None, 1)), first=False)
+    ('m?1', None)
     """
     given = tuple(inp.symbols) + (None,) * len(inp.shape)
-    return tuple(None if d is not None else (given[i] or f"?{i + 1}") for i, d in enumerate(inp.shape))
+    prefix = "" if first else inp.name
+    return tuple(None if d is not None else (given[i] or f"{prefix}?{i + 1}") for i, d in enumerate(inp.shape))
 
 
 def is_anonymous(name: str) -> bool:
@@ -267,10 +271,14 @@ def symbolic_check(graph: Graph, silence: Iterable[str] = ()) -> SymbolicReport:
     """
     silenced = set(silence)
     inp = graph.input
-    names = axis_symbol_names(inp)
-    symbols = tuple(dict.fromkeys(n for n in names if n))
-    in_shape = tuple(Expr.symbol(n) if n else d for d, n in zip(inp.shape, names))
-    shapes: dict[str, tuple[Any, ...] | None] = {inp.name: in_shape}
+    shapes: dict[str, tuple[Any, ...] | None] = {}
+    all_names: list[str] = []
+    for k, each in enumerate(graph.inputs):
+        names = axis_symbol_names(each, first=k == 0)
+        all_names += [n for n in names if n]
+        shapes[each.name] = tuple(Expr.symbol(n) if n else d for d, n in zip(each.shape, names))
+    symbols = tuple(dict.fromkeys(all_names))
+    in_shape = shapes[inp.name]
     region = {s: SizeSet.full() for s in symbols}
     diags: list[Diagnostic] = []
     producers = {n.name: n for n in graph.nodes}
@@ -315,7 +323,8 @@ def symbolic_check(graph: Graph, silence: Iterable[str] = ()) -> SymbolicReport:
             if index is not None and index < len(node.inputs):
                 src = node.inputs[index]
                 producer = producers.get(src)
-                span = producer.span if producer is not None else inp.span
+                span = producer.span if producer is not None else next(
+                    (i.span for i in graph.inputs if i.name == src), inp.span)
                 notes.append(Note(f"{src!r} is produced here with shape {_show(shapes.get(src))}", span))
             notes += [Note("in the block called here", s) for s in reversed(node.call_sites)]
             span = node.arg_span(err.arg) if err.arg is not None and index is None else node.span

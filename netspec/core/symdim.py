@@ -396,8 +396,8 @@ class Expr:
 
 
 def _var(name: str) -> str:
-    """The Python variable for a symbol (anonymous ones are named ``?1``, ``?2``, ...)."""
-    return "s_" + name.replace("?", "q_")
+    """The Python variable for a symbol (anonymous ones are named ``?1``, ``x?2``, ...)."""
+    return "s_" + name.replace("?", "_q_")
 
 
 def _factors(t: _Term) -> tuple[_Term, ...]:

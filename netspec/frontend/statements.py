@@ -12,6 +12,7 @@ at once, so later statements can ask for shapes.  Expressions are the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -90,6 +91,7 @@ class NetworkElaborator(ExpressionEvaluator):
         self.stack: list[tuple[str, Span]] = []
         self.name_spans: dict[int, Span] = {}
         self.passes = 1  # how many times the innermost repeat body runs in all
+        self.outputs: tuple[str, ...] | None = None  # set by the output statement
 
     # driver
     def run(self) -> NetworkReport:
@@ -98,29 +100,48 @@ class NetworkElaborator(ExpressionEvaluator):
         inputs = [s for s in body if isinstance(s, S.InputStmt)]
         if not inputs:
             return self._failed(Diagnostic.error("E211", f"network {name!r} has no input statement", self.netdef.name_span))
-        for extra in inputs[1:]:
-            self.diags.append(Diagnostic.error("E211", f"network {name!r} has more than one input", extra.span))
-        first = inputs[0]
-        if body[0] is not first:
-            self.diags.append(Diagnostic.error("E211", "the input statement must come first in a network", first.span))
+        # Input statements come first; the first input is the current tensor at the start.
+        leading = 0
+        while leading < len(body) and isinstance(body[leading], S.InputStmt):
+            leading += 1
+        for late in inputs[leading:]:
+            self.diags.append(Diagnostic.error(
+                "E211", "input statements must come before the other statements of a network", late.span,
+                [Note("the first statement that is not an input", getattr(body[leading], "span", None))]))
         scope = Scope()
-        try:
-            graph_input = self._input(first, scope)
-        except Abort as err:
-            return self._failed(err.diag)
-        self.checker = GraphChecker(graph_input, self.program.silence)
+        self.first_input = inputs[0]
+        graph_inputs: list[Input] = []
+        for stmt in inputs:
+            if stmt.name in scope.spans:
+                self.diags.append(Diagnostic.error(
+                    "E204", f"input name {stmt.name!r} is bound twice", stmt.span,
+                    [Note("first bound here", scope.spans[stmt.name])]))
+                continue
+            try:
+                graph_inputs.append(self._input(stmt, scope))
+            except Abort as err:
+                if not graph_inputs:
+                    return self._failed(err.diag)
+                self.diags.append(err.diag)
+                scope.tensors[stmt.name] = POISON
+                scope.spans[stmt.name] = stmt.span
+                continue
+            scope.tensors[stmt.name] = stmt.name
+            scope.spans[stmt.name] = stmt.span
+        self.checker = GraphChecker(graph_inputs, self.program.silence)
         self.checker.shapes[POISON] = None
-        scope.tensors[first.name] = first.name
-        scope.spans[first.name] = first.span
-        cur = first.name
+        cur = graph_inputs[0].name
+        self.outputs = None
+        self.output_span: Span | None = None
         try:
             cur = self.exec_body([s for s in body if not isinstance(s, S.InputStmt)], scope, cur)
         except Fatal as err:
             self.diags.append(err.diag)
             cur = POISON
-        report = self.checker.report(name, cur, self.netdef.name_span, self.diags)
+        outputs = self.outputs if self.outputs is not None else (cur,)
+        report = self.checker.report(name, outputs, self.netdef.name_span, self.diags)
         diags, graph, symbolic = report.diagnostics, report.graph, None
-        if graph is not None and None in graph_input.shape:
+        if graph is not None and any(None in i.shape for i in graph.inputs):
             from ..core.symbolic import symbolic_check
 
             symbolic = symbolic_check(graph, self.program.silence)
@@ -128,8 +149,7 @@ class NetworkElaborator(ExpressionEvaluator):
                 diags = tuple(sorted(diags + symbolic.diagnostics, key=_position))
                 if any(d.is_error for d in symbolic.diagnostics):
                     graph = None
-        return NetworkReport(report.name, graph, report.layers, tuple(dedupe(diags)),
-                             report.input_shape, report.output_shape, report.span, symbolic)
+        return dataclasses.replace(report, graph=graph, diagnostics=tuple(dedupe(diags)), symbolic=symbolic)
 
     def _failed(self, diag: Diagnostic | None) -> NetworkReport:
         diags = self.diags + ([diag] if diag else [])
@@ -160,7 +180,7 @@ class NetworkElaborator(ExpressionEvaluator):
                 "E303", f"bad layout {layout!r}: expected 'channels_last' or 'channels_first'"
                 + did_you_mean(layout, ["channels_last", "channels_first"]), stmt.layout_span))
         override = getattr(self.program, "input_shape", None)
-        if override is not None:
+        if override is not None and stmt is self.first_input:  # --input-shape sizes the first input
             given = tuple(override)
             if len(given) != len(dims):
                 raise Abort(Diagnostic.error(
@@ -236,11 +256,44 @@ class NetworkElaborator(ExpressionEvaluator):
         if isinstance(stmt, S.DefaultStmt):
             self.exec_default(stmt, scope)
             return cur
+        if isinstance(stmt, S.OutputStmt):
+            self.exec_output(stmt, scope)
+            return cur
         if isinstance(stmt, S.InputStmt):
             raise Abort(Diagnostic.error(
                 "E101", "an input statement belongs at the start of a network; a block takes its input as 'in'",
                 stmt.span))
         raise Abort(Diagnostic.error("E101", "unexpected statement", getattr(stmt, "span", None)))
+
+    def exec_output(self, stmt: S.OutputStmt, scope: Scope) -> None:
+        """``output a, b``: the network's outputs; it leaves the current tensor as it is."""
+        if self.stack:
+            raise Abort(Diagnostic.error(
+                "E230", "an output statement belongs in a network; a block's output is its current tensor "
+                "at the end", stmt.span, self._call_notes()))
+        if self.outputs is not None:
+            raise Abort(Diagnostic.error(
+                "E231", "a network has at most one output statement; list every output in it",
+                stmt.span, [Note("the outputs were given here", self.output_span)]))
+        tensors: list[str] = []
+        seen: dict[str, Span] = {}
+        for name, span in zip(stmt.names, stmt.name_spans):
+            try:
+                tensor = self.tensor(name, span, scope)
+            except Abort as err:
+                if err.diag is not None:
+                    self.diags.append(err.diag)
+                tensors.append(POISON)
+                continue
+            if tensor in seen:
+                self.diags.append(Diagnostic.error(
+                    "E232", f"output {name!r} is listed twice (it is the tensor {tensor!r})", span,
+                    [Note("first listed here", seen[tensor])]))
+                continue
+            seen[tensor] = span
+            tensors.append(tensor)
+        self.outputs = tuple(tensors)
+        self.output_span = stmt.span
 
     def _repeat(self, stmt: S.RepeatStmt, scope: Scope, cur: str, count: int) -> str:
         for i in range(count):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 __all__ = [
     "Arg", "Binary", "BindStmt", "BlockDef", "Call", "Chain", "Const", "DefaultStmt", "Expr",
-    "File", "FunCall", "IfStmt", "Import", "Index", "InputStmt", "Name", "NetworkDef", "Param",
+    "File", "FunCall", "IfStmt", "Import", "Index", "InputStmt", "Name", "NetworkDef", "OutputStmt", "Param",
     "Ref", "RepeatStmt", "Stmt", "TupleExpr", "Unary",
 ]
 
@@ -204,6 +204,18 @@ class InputStmt(_Node):
         self.layout_span = layout_span
 
 
+class OutputStmt(_Node):
+    """``output a, b, ...``: the network's outputs, in order; ``name_spans`` point at each name."""
+
+    __slots__ = ('names', 'span', 'name_spans')
+    _compared = ('names',)
+
+    def __init__(self, names, span, name_spans) -> None:
+        self.names = names
+        self.span = span
+        self.name_spans = name_spans
+
+
 class DefaultStmt(_Node):
     """``default op(arg=value, ...)``."""
 
@@ -243,7 +255,7 @@ class IfStmt(_Node):
         self.span = span
 
 
-Stmt = InputStmt | DefaultStmt | RepeatStmt | IfStmt | BindStmt | Chain
+Stmt = InputStmt | OutputStmt | DefaultStmt | RepeatStmt | IfStmt | BindStmt | Chain
 
 
 # --- items ------------------------------------------------------------------------------------

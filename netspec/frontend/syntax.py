@@ -362,6 +362,10 @@ class _ToAst(Transformer):
         return S.InputStmt(str(name), dims, None if layout is None else str(layout),
                            self._span(kw, rest[-2], layout), None if layout is None else self._tok(layout))
 
+    def output_stmt(self, kw, *names):
+        return S.OutputStmt(tuple(str(n) for n in names), self._span(kw, *names),
+                            tuple(self._tok(n) for n in names))
+
     def unknown_dim(self, tok):
         return _Unknown(self._tok(tok))
 

@@ -654,7 +654,7 @@ def _lower_flatten(node: Node, w: Mapping[str, np.ndarray]) -> Step:
         if a.data_format == "channels_first" and x.ndim > 2:
             # Keras 3 flattens channels_first tensors in channels_last order.
             x = np.moveaxis(x, 1, -1)
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # -1 cannot be solved for an empty batch
     return step
 
 
@@ -1028,7 +1028,21 @@ class Executor:
             raise NetspecError([Diagnostic.error(
                 "E602", f"input has shape {tuple(x.shape)}, but network {self.graph.name!r} expects {shown} "
                 "(None: any batch size)")])
+        if any(d is None for d in expected[1:]):
+            self._check_sizes(tuple(int(d) for d in x.shape[1:]))
         return np.asarray(x, dtype=F32)
+
+    def _check_sizes(self, shape: tuple[int, ...]) -> None:
+        """Unknown sizes made known by a batch: every layer must fit them (a located E4xx if not)."""
+        seen = self.__dict__.setdefault("_fitting_sizes", set())
+        if shape in seen:
+            return
+        from ..core.concrete import concrete_problems
+
+        problems = concrete_problems(self.graph, {self.graph.input.name: shape})
+        if problems:
+            raise NetspecError(problems)
+        seen.add(shape)
 
     @contextlib.contextmanager
     def _parallel(self) -> Iterator[None]:
@@ -1172,7 +1186,7 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
     try:
         x = run.check_input(x)
     except NetspecError as err:
-        raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}")
+        raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}", d.span, d.notes)
                             for d in err.diagnostics]) from None
     y = run(x)
     try:
