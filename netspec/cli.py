@@ -125,6 +125,54 @@ def main() -> None:
     """netspec: check CNN specs (.net files) and compile them to NumPy, Keras and ONNX."""
 
 
+def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
+    """A click callback: the option's value parsed, beside the text as written."""
+    def callback(ctx: Any, param: Any, value: str | None) -> tuple[int, str] | None:
+        if value is None:
+            return None
+        try:
+            return parse(value), value
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from None
+    return callback
+
+
+def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """check's memory, folding and budget options (netspec.analysis), passed on as ``analysis``."""
+    from .analysis.budgets import parse_bytes, parse_count
+
+    flags = [
+        click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Batch size of the memory figures."),
+        click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32",
+                     show_default=True, help="Value type of the memory figures."),
+        click.option("--training", type=click.Choice(["none", "sgd", "momentum", "adam"]), default="none",
+                     show_default=True, help="Add training memory with this optimizer."),
+        click.option("--depth", type=click.IntRange(min=0), default=None,
+                     help="Fold block calls nested deeper than N into one row each."),
+        click.option("--max-params", callback=_parsed(parse_count), metavar="N",
+                     help="Fail (E504) above N parameters, e.g. 5M."),
+        click.option("--max-macs", callback=_parsed(parse_count), metavar="N",
+                     help="Fail (E505) above N MACs per sample, e.g. 1G."),
+        click.option("--max-memory", callback=_parsed(parse_bytes), metavar="SIZE",
+                     help="Fail (E506) above SIZE of memory at the batch size, e.g. 2GiB."),
+    ]
+    for flag in reversed(flags):
+        fn = flag(fn)
+    return fn
+
+
+def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    """(AnalysisOptions, Budgets) from check's analysis flags, as written on the command line."""
+    from .analysis.budgets import Budgets
+    from .analysis.summary import AnalysisOptions
+
+    options = AnalysisOptions(kwargs["batch_size"], kwargs["dtype"], kwargs["training"], kwargs["depth"])
+    limits = [kwargs["max_params"], kwargs["max_macs"], kwargs["max_memory"]]
+    budgets = Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
+    return options, budgets
+
+
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--network", "-n", help="Check only this network.")
@@ -136,12 +184,15 @@ def main() -> None:
 @click.option("--input-shape", "input_shape", metavar="D1,D2,...",
               help="Check at these input sizes (without the batch axis), e.g. 512,512,3; "
                    "replaces symbolic sizes such as [H, W, 3].")
+@_analysis_flags
 @_guard
 def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
-          input_shape: str | None) -> None:
-    """Parse and check FILE: shapes, parameter counts, MACs, receptive fields."""
+          input_shape: str | None, **analysis: Any) -> None:
+    """Parse and check FILE: shapes, parameter counts, MACs, FLOPs, receptive fields, memory."""
     from .analysis.report import format_summary, format_table, to_json
     from .frontend.elaborate import check_file
+
+    options, budgets = _analysis_setup(analysis)
 
     report = check_file(file, _silence_codes(silence), _input_shape(input_shape))
     nets = list(report.networks)
@@ -153,6 +204,11 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
                 report.network(network)
             except NetspecError as err:
                 extra = list(err.diagnostics)
+    if budgets.any:
+        from .analysis.budgets import check_budgets
+        from .analysis.summary import network_memory
+
+        extra += [d for n in nets for d in check_budgets(n, budgets, network_memory(n, options))]
     diagnostics = list(report.diagnostics) + [d for n in nets for d in n.diagnostics] + extra
     errors = any(d.is_error for d in diagnostics)
     warnings = any(not d.is_error for d in diagnostics)
@@ -160,7 +216,7 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
     if fmt == "json":
         import json
 
-        out = to_json(report, nets, strict=strict)
+        out = to_json(report, nets, strict=strict, options=options)
         out["diagnostics"] += [d.to_json() for d in extra]
         out["ok"] = not failed  # agrees with the exit status
         if summary:
@@ -172,11 +228,26 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
     else:
         _emit(diagnostics)
         show = format_summary if summary else format_table
-        tables = [show(n) for n in nets if n.ok]
+        tables = [show(n, options) for n in nets if n.ok]
         if tables:
             click.echo("\n\n".join(tables))
     if failed:
         sys.exit(1)
+
+
+@main.command(name="import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output .net spec.")
+@click.option("--weights-out", "-w", type=click.Path(dir_okay=False),
+              help="Also write the model's weights as a .npz in the contract's format.")
+@click.option("--network", "-n", help="Name of the network in the spec (default: the model's name).")
+@click.option("--no-fold", is_flag=True, help="Write every layer flat, without blocks and repeats.")
+@_guard
+def import_(model: str, output: str, weights_out: str | None, network: str | None, no_fold: bool) -> None:
+    """Import a Keras (.keras, .h5) or ONNX (.onnx) model as a checked spec."""
+    from .importers import import_cli
+
+    import_cli(model, output, weights_out, network, fold=not no_fold)
 
 
 @main.command(name="compile")

@@ -241,3 +241,30 @@ def test_item3_empty_batch_runs(work: Path) -> None:
     rc, _, err = invoke(["run", spec, "-i", "empty.npy", "-o", "y.npy"])
     assert rc == 0, err
     assert np.load(work / "y.npy").shape == (0, 10)
+
+
+# --- item 16: clearer messages ---------------------------------------------------------------------
+
+
+def test_item16_cr_only_line_endings_are_line_endings(work: Path) -> None:
+    (work / "cr.net").write_bytes(ONE_NET.replace("\n", "\r").encode())
+    rc, out, err = invoke(["check", "cr.net"])
+    assert rc == 0 and "dense" in out, err
+    (work / "crbad.net").write_bytes(ONE_NET.replace("dense(2)", "dense(q)").replace("\n", "\r").encode())
+    rc, _, err = invoke(["check", "crbad.net"])
+    assert rc == 1 and "crbad.net:3:11: error[E203]" in err, err
+
+
+@pytest.mark.parametrize(("command", "bad", "text"), [
+    (["run", "one.net", "-i", "x.npy", "-w", "BAD", "-o", "y.npy"], "g.npz", "not an .npz file"),
+    (["run", "one.net", "-i", "BAD", "-o", "y.npy"], "g.npy", "not a .npy file"),
+    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "g.keras", "not a .keras file"),
+    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "z.keras", "not a .keras file"),
+    (["train", "one.net", "-d", "BAD", "-o", "m.keras"], "g.npz", "not an .npz file"),
+])
+def test_item16_files_of_the_wrong_kind_say_so(work: Path, command: list[str], bad: str, text: str) -> None:
+    data = b"PK\x03\x04garbage" if bad.startswith("z") else bytes(range(256)) * 2
+    (work / bad).write_bytes(data)
+    rc, _, err = invoke([bad if a == "BAD" else a for a in command])
+    assert rc == 1 and "E603" in err and text in err, err
+    assert "pickled" not in err and "File not found" not in err

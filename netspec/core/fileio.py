@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 
-__all__ = ["atomic_output", "output_problem"]
+__all__ = ["atomic_output", "content_problem", "output_problem"]
 
 
 @contextlib.contextmanager
@@ -109,3 +109,49 @@ def _same_file(a: str, b: str) -> bool:
     except OSError:
         pass
     return os.path.realpath(a) == os.path.realpath(b)
+
+
+def content_problem(path: str | os.PathLike, kind: str) -> str | None:
+    """Why the file at ``path`` is not a ``kind`` file (``'npz'``, ``'npy'`` or ``'keras'``), from its
+    first bytes, or None when it looks like one (or cannot be read: the reader reports that).
+
+    NumPy and Keras describe a file of the wrong kind in their own terms
+    ("pickled (object) data", "File not found"); this says what it is.
+
+    >>> import tempfile
+    >>> p = os.path.join(tempfile.mkdtemp(), "w.npz")
+    >>> _ = open(p, "wb").write(b"hello, world")
+    >>> content_problem(p, "npz")
+    'not an .npz file: an .npz is a zip archive of arrays (numpy.savez writes one), and this file is not a zip archive'
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return None
+    is_zip = head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+    is_npy = head[:6] == b"\x93NUMPY"
+    if kind == "npz":
+        if is_npy:
+            return "not an .npz file: it is a single .npy array, and an .npz is a zip archive of named arrays"
+        if not is_zip:
+            return ("not an .npz file: an .npz is a zip archive of arrays (numpy.savez writes one), "
+                    "and this file is not a zip archive")
+    elif kind == "npy":
+        if is_zip:
+            return "not a .npy file: it is a zip archive (an .npz?); give one array saved with numpy.save"
+        if not is_npy:
+            return "not a .npy file: it does not start with NumPy's .npy header (numpy.save writes one)"
+    elif kind == "keras":
+        if not is_zip:
+            return "not a .keras file: a .keras model is a zip archive (model.save writes one), and this file is not one"
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = set(archive.namelist())
+        except (OSError, zipfile.BadZipFile, ValueError) as err:
+            return f"not a .keras file: a damaged zip archive ({err})"
+        if "config.json" not in names:
+            return "not a .keras file: a zip archive without the config.json of a Keras 3 model"
+    return None

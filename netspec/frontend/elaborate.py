@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterable
@@ -296,6 +297,9 @@ class _Program:
         return FileReport(name, tuple(networks), tuple(dedupe(self.diags)))
 
     def _unit(self, name: str, text: str, path: Path | None, import_span: Span | None) -> _Unit:
+        if "\r" in text:
+            # Old Mac line endings (CR alone) end lines as CR LF and LF do; same length, so offsets hold.
+            text = re.sub(r"\r(?!\n)", "\n", text)
         try:
             ast = self.parse(text, name)
         except NetspecError as err:

@@ -247,7 +247,7 @@ def _rf(info: LayerInfo) -> str:
         return "-"
     if rf == "global":
         return "global"
-    return f"{rf[0]}x{rf[1]}"
+    return "x".join(str(r) for r in rf)
 
 
 def _layer_line(node: Node, info: LayerInfo | None) -> str:
