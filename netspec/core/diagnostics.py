@@ -102,6 +102,7 @@ CODES: dict[str, str] = {
     "W106": "channels_first network: an axis argument left at its default -1 acts along a spatial axis",
     "W116": "merge matches only for some input sizes: it narrows the valid sizes",
     "W117": "an op's size rule cannot be followed on symbolic sizes: its output size is unknown",
+    "W119": "a budget cannot be checked: the figure depends on sizes that are not known",
 }
 
 
