@@ -98,6 +98,7 @@ CODES: dict[str, str] = {
     "W103": "even convolution kernel size",
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
+    "W106": "channels_first network: an axis argument left at its default -1 acts along a spatial axis",
 }
 
 
