@@ -66,6 +66,7 @@ CODES: dict[str, str] = {
     "E405": "wrong input rank for the op",
     "E406": "reshape to a different number of elements",
     "E407": "dropout noise_shape does not fit the input",
+    "E410": "transposed convolution TensorFlow cannot compute ('same', even window, output_padding 0)",
     "E501": "size or count too large to build",
     "E502": "nesting too deep",
     "E503": "network too large (too many layers or repetitions)",
@@ -89,6 +90,8 @@ CODES: dict[str, str] = {
     "W103": "even convolution kernel size",
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
+    "W110": "transposed convolution kernel not a multiple of its stride (checkerboard artifacts)",
+    "W111": "center_crop larger than its input: Keras resizes instead of cropping",
 }
 
 
