@@ -268,3 +268,31 @@ def test_item16_files_of_the_wrong_kind_say_so(work: Path, command: list[str], b
     rc, _, err = invoke([bad if a == "BAD" else a for a in command])
     assert rc == 1 and "E603" in err and text in err, err
     assert "pickled" not in err and "File not found" not in err
+
+
+# --- item 15: smarter lints -------------------------------------------------------------------------
+
+SPECS = Path(__file__).parent.parent / "specs"
+
+
+def test_item15_resnet18_passes_strict() -> None:
+    rc, _, err = invoke(["check", SPECS / "resnet18.net", "--strict", "--summary"])
+    assert rc == 0, err
+
+
+def test_item15_resnet50_warns_only_for_its_v1_bottleneck() -> None:
+    # conv1/pool1 drop only padding (no W101); the projection's sibling also starts with a strided
+    # 1x1 (ResNet v1), so W104 is a true finding that the spec itself may allow.
+    report = netspec.check_file(SPECS / "resnet50.net", [])
+    codes = sorted({d.code for d in report.all_diagnostics})
+    assert codes in ([], ["W104"]), codes
+
+
+def test_item15_lints_in_context() -> None:
+    se = netspec.check_source("network se {\n input x: [8, 8, 16]\n global_avgpool2d(keepdims=true)\n"
+                              " dense(4, activation='relu')\n}\n")
+    assert [d.code for d in se.all_diagnostics] == []
+    forgotten = netspec.check_source("network f {\n input x: [8, 8, 16]\n dense(4)\n}\n")
+    assert [d.code for d in forgotten.all_diagnostics] == ["W102"]
+    lone = netspec.check_source("network p {\n input x: [8, 8, 16]\n conv2d(4, 1, strides=2)\n}\n")
+    assert [d.code for d in lone.all_diagnostics] == ["W104"]

@@ -24,6 +24,7 @@ from typing import Any
 
 from .diagnostics import Diagnostic, NetspecError, Note
 from .ir import Graph, Input, Node, Shape
+from .lints import covered_by_sibling, refine_warnings
 from .ops import OPS, ShapeError, WeightSpec
 
 __all__ = [
@@ -280,6 +281,7 @@ class GraphChecker:
         self.layers: dict[str, LayerInfo] = {}
         self.diagnostics: list[Diagnostic] = []
         self.nodes: list[Node] = []
+        self.deferred: list[tuple[Node, Diagnostic]] = []
 
     def add(self, node: Node) -> Shape | None:
         """Check one node; returns its output shape, or None if it (or an input) failed."""
@@ -328,13 +330,18 @@ class GraphChecker:
         self.shapes[node.name] = info.shape
         self.rfs[node.name] = info.rf
         self.layers[node.name] = info
+        warns = refine_warnings(node, attrs, in_shapes, warns, self.producers, self.format)  # type: ignore[arg-type]
         for code, message, arg in warns:
             if code not in self.silenced:
                 if not message.startswith(node.name + " "):
                     message = f"{node.name}: {message}"
-                self.diagnostics.append(Diagnostic.warning(
+                diag = Diagnostic.warning(
                     code, message, node.arg_span(arg) if arg else node.span,
-                    [Note("in the block called here", s) for s in reversed(node.call_sites)]))
+                    [Note("in the block called here", s) for s in reversed(node.call_sites)])
+                if code == "W104":  # a projection's sibling may read what it skips: known at the end
+                    self.deferred.append((node, diag))
+                else:
+                    self.diagnostics.append(diag)
         return info.shape
 
     def report(self, name: str, outputs: str | Sequence[str], span: Any = None,
@@ -348,6 +355,7 @@ class GraphChecker:
         """
         outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
         diags = list(extra) + self.diagnostics
+        diags += [d for node, d in self.deferred if not covered_by_sibling(node, self.nodes, self.producers)]
         for output in outs:
             if output not in self.shapes:
                 diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))

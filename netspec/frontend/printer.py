@@ -86,8 +86,8 @@ def to_source(graph: Graph) -> str:
 
 
 _KEYWORDS = frozenset(
-    "network block input repeat as if else default in and or not true false none import".split()
-    + ["output"])
+    "network block input repeat as if else default in and or not true false none import "
+    "output let fn tensor carry for allow assert".split())
 
 
 def _is_identifier(name: str) -> bool:
