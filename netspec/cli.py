@@ -33,6 +33,20 @@ def _silence_codes(values: Iterable[str]) -> list[str]:
     return codes
 
 
+def _input_shape(value: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 512,512,3`` as a tuple of positive sizes."""
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(d < 1 for d in sizes):
+        raise click.BadParameter(f"{value!r} is not a list of positive sizes such as 512,512,3",
+                                 param_hint="'--input-shape'")
+    return sizes
+
+
 def _emit(diagnostics: Iterable[Diagnostic]) -> None:
     text = render_all(diagnostics)
     if text:
@@ -168,17 +182,20 @@ def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
 @click.option("--summary", is_flag=True, help="Print each network's totals only, without the table of layers.")
 @click.option("--silence", "-s", multiple=True, metavar="CODE",
               help="Silence a warning code (repeatable, or comma-separated), e.g. -s W103.")
+@click.option("--input-shape", "input_shape", metavar="D1,D2,...",
+              help="Check at these input sizes (without the batch axis), e.g. 512,512,3; "
+                   "replaces symbolic sizes such as [H, W, 3].")
 @_analysis_flags
 @_guard
 def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
-          **analysis: Any) -> None:
+          input_shape: str | None, **analysis: Any) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, FLOPs, receptive fields, memory."""
     from .analysis.report import format_summary, format_table, to_json
     from .frontend.elaborate import check_file
 
     options, budgets = _analysis_setup(analysis)
 
-    report = check_file(file, _silence_codes(silence))
+    report = check_file(file, _silence_codes(silence), _input_shape(input_shape))
     nets = list(report.networks)
     extra: list[Diagnostic] = []
     if network is not None:

@@ -105,6 +105,8 @@ class NetworkReport:
     #: Every node the checker took, in order, with its info (None where it failed), unused and
     #: failed ones included, even when ``graph`` is None: what an editor shows at each line.
     checked: tuple[tuple[Node, LayerInfo | None], ...] = field(default=(), compare=False, repr=False)
+    #: The symbolic pass's report (:mod:`netspec.core.symbolic`) when the input has symbolic sizes.
+    symbolic: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.argtypes import MAX_SIZE, ArgError, clip, did_you_mean, format_value, type_name
-from ..core.check import GraphChecker, NetworkReport
+from ..core.check import GraphChecker, NetworkReport, _position
 from ..core.diagnostics import Diagnostic, Note
 from ..core.ir import Input, Node
 from ..core.ops import ALIASES, OPS, arg_names, canonical_op, make_attrs
@@ -125,6 +125,7 @@ class NetworkElaborator(ExpressionEvaluator):
         except Abort as err:
             return self._failed(err.diag)
         scope = Scope(params, kind="body")
+        self.first_input = inputs[0]
         graph_inputs: list[Input] = []
         for stmt in inputs:
             if stmt.name in scope.spans:
@@ -155,8 +156,17 @@ class NetworkElaborator(ExpressionEvaluator):
             cur = POISON
         outputs = self.outputs if self.outputs is not None else (cur,)
         report = self.checker.report(name, outputs, span, self.diags)
-        diags = self._instance_notes(self.program.allowed(dedupe(report.diagnostics)))
-        return dataclasses.replace(report, diagnostics=tuple(diags))
+        diags, graph, symbolic = report.diagnostics, report.graph, None
+        if graph is not None and any(None in i.shape for i in graph.inputs):
+            from ..core.symbolic import symbolic_check
+
+            symbolic = symbolic_check(graph, self.program.silence)
+            if symbolic.diagnostics:
+                diags = tuple(sorted(diags + symbolic.diagnostics, key=_position))
+                if any(d.is_error for d in symbolic.diagnostics):
+                    graph = None
+        diags = self._instance_notes(self.program.allowed(dedupe(diags)))
+        return dataclasses.replace(report, graph=graph, diagnostics=tuple(diags), symbolic=symbolic)
 
     def _instance_notes(self, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
         """Errors and warnings met while building an instance point back at the instance too."""
@@ -192,11 +202,15 @@ class NetworkElaborator(ExpressionEvaluator):
         return NetworkReport(self.name, None, {}, tuple(diags), None, None, span)
 
     def _input(self, stmt: S.InputStmt, scope: Scope) -> Input:
-        dims = []
+        dims: list[int | None] = []
+        symbols: list[str | None] = []
         for d in stmt.dims:
-            if d is None:
+            if d is None or (isinstance(d, S.Name) and scope.find(d.id) is None):
+                # `?`, or a name bound to no value: a symbolic size (netspec.core.symbolic).
                 dims.append(None)
+                symbols.append(None if d is None else d.id)
                 continue
+            symbols.append(None)
             v = self.eval(d, scope)
             if isinstance(v, bool) or not isinstance(v, int):
                 code = "E305" if isinstance(v, float) else "E302"
@@ -211,7 +225,20 @@ class NetworkElaborator(ExpressionEvaluator):
             raise Abort(Diagnostic.error(
                 "E303", f"bad layout {layout!r}: expected 'channels_last' or 'channels_first'"
                 + did_you_mean(layout, ["channels_last", "channels_first"]), stmt.layout_span))
-        return Input(stmt.name, tuple(dims), layout, stmt.span)
+        override = getattr(self.program, "input_shape", None)
+        if override is not None and stmt is self.first_input:  # --input-shape sizes the first input
+            given = tuple(override)
+            if len(given) != len(dims):
+                raise Abort(Diagnostic.error(
+                    "E421", f"--input-shape gives {len(given)} sizes, but input {stmt.name!r} has {len(dims)}", stmt.span))
+            for axis, (d, g) in enumerate(zip(dims, given), start=1):
+                if d is not None and d != g:
+                    raise Abort(Diagnostic.error(
+                        "E421", f"--input-shape gives {g} for axis {axis} of input {stmt.name!r}, "
+                        f"but the spec fixes it at {d}", stmt.span))
+            return Input(stmt.name, given, layout, stmt.span)
+        named = tuple(symbols) if any(symbols) else ()
+        return Input(stmt.name, tuple(dims), layout, stmt.span, named)
 
     # statements
     def exec_body(self, body: Iterable[S.Stmt], scope: Scope, cur: str) -> str:
