@@ -454,10 +454,10 @@ class _Program:
                 for c in stmt.codes:
                     code = c.id.upper()
                     if not code.startswith("W") or code not in CODES:
-                        known = [k for k in CODES if k.startswith("W")]
+                        what = "an error, which cannot be silenced" if code in CODES else "not a warning code"
                         self.diags.append(Diagnostic.error(
-                            "E221", f"unknown warning code {clip(c.id)!r} (allow takes {', '.join(known)})"
-                            + did_you_mean(code, known), c.span))
+                            "E221", f"allow: {clip(c.id)!r} is {what} (the warning codes are listed "
+                            "in docs/diagnostics.md)", c.span))
                     codes.add(code)
                 end = len(unit.source.text) if file_level else body[-1].span.end
                 self.allows.append((unit.source, 0 if file_level else stmt.span.start, end, frozenset(codes)))
