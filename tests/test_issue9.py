@@ -298,3 +298,20 @@ def test_item15_lints_in_context() -> None:
     assert [d.code for d in forgotten.all_diagnostics] == ["W102"]
     lone = netspec.check_source("network p {\n input x: [8, 8, 16]\n conv2d(4, 1, strides=2)\n}\n")
     assert [d.code for d in lone.all_diagnostics] == ["W104"]
+
+
+# --- item 1: receptive field along a mixed axis -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("input x: [16, 16, 3]\n conv2d(4, 3)\n softmax(axis=1)\n conv2d(4, 3)", ("global", 5)),
+    ("input x: [16, 16, 3]\n conv2d(4, 3)\n softmax(axis=2)\n conv2d(4, 3)", (5, "global")),
+    ("input x: [16, 16, 3]\n conv2d(4, 3)\n softmax()\n conv2d(4, 3)", (5, 5)),
+    ("input x: [16, 16, 3]\n conv2d(4, 3)\n dense(8)\n conv2d(4, 3)", (5, 5)),
+    ("input x: [3, 16, 16] channels_first\n conv2d(4, 3)\n dense(8)\n conv2d(4, 3)", (5, "global")),
+    ("input x: [3, 16, 16] channels_first\n conv2d(4, 3)\n softmax(axis=2)\n softmax(axis=3)", "global"),
+    ("input x: [16, 16, 3]\n conv2d(4, 3)\n batchnorm()\n conv2d(4, 3)", (5, 5)),
+])
+def test_item1_receptive_field_is_global_along_a_mixed_axis(text: str, expected: object) -> None:
+    net = netspec.load_source(f"network n {{\n {text}\n}}\n")
+    assert net.layers[net.graph.nodes[-1].name].receptive_field == expected
