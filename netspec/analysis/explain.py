@@ -133,12 +133,14 @@ def explain_layer(net: NetworkReport, name: str) -> str:
     else:
         outputs = math.prod(d for d in info.shape if d is not None) if all(d is not None for d in info.shape) else None
         per = story.per_output
-        if outputs and per is not None and _eval_product(per) * outputs == macs:
+        if story.macs is not None:
+            lines.append(f"  MACs:    {story.macs} = {macs:,}")
+        elif outputs and per is not None and _eval_product(per) * outputs == macs:
             lines.append(f"  MACs:    {_product(info.shape)} outputs * {per} per output = {macs:,}")
         elif outputs and macs % outputs == 0:
             lines.append(f"  MACs:    {_product(info.shape)} outputs * {macs // outputs:,} per output = {macs:,}")
         else:
-            lines.append(f"  MACs:    {macs:,}")
+            lines.append(f"  MACs:    {macs:,} (the op's MACs rule)")
 
     lines.append("  receptive field: " + _rf_story(net, node, opdef, shapes))
     return "\n".join(lines)

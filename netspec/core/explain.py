@@ -40,6 +40,8 @@ class Explanation:
 
     sizes: tuple[str, ...] = ()
     per_output: str | None = None
+    #: The MACs as a product when they are not output values times ``per_output`` (separable convolutions).
+    macs: str | None = None
 
 
 def _split(shape: tuple, fmt: str, n: int) -> tuple[list[Any], Any]:
@@ -129,10 +131,12 @@ def explain_window(a: Any, in_shapes: list[tuple], out_shape: tuple) -> Explanat
         for i in range(n):
             lines += window_line(names[i], *per_axis[i])
     k_text = "*".join(map(str, kernel))
-    per_output = None
+    per_output = macs = None
     if hasattr(a, "filters") and hasattr(a, "depth_multiplier"):  # separable
-        lines.append(f"channels: depthwise {c}*{a.depth_multiplier} = {None if c is None else c * a.depth_multiplier}"
-                     f", then pointwise to filters = {a.filters}")
+        mid = None if c is None else c * a.depth_multiplier
+        lines.append(f"channels: depthwise {c}*{a.depth_multiplier} = {mid}, then pointwise to filters = {a.filters}")
+        if mid is not None and all(isinstance(d, int) for d in dims_out):
+            macs = f"{'*'.join(map(str, dims_out))} positions * {mid} channels * ({k_text} + {a.filters})"
     elif hasattr(a, "filters"):
         groups = getattr(a, "groups", 1)
         lines.append(f"channels: filters = {a.filters}" + (f" (in {groups} groups)" if groups != 1 else ""))
@@ -143,7 +147,7 @@ def explain_window(a: Any, in_shapes: list[tuple], out_shape: tuple) -> Explanat
         per_output = k_text
     else:
         lines.append(f"channels: {c}, as the input")
-    return Explanation(tuple(lines), per_output)
+    return Explanation(tuple(lines), per_output, macs)
 
 
 def explain_resample(kind: str):
