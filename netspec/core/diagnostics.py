@@ -100,6 +100,7 @@ CODES: dict[str, str] = {
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
     "W106": "channels_first network: an axis argument left at its default -1 acts along a spatial axis",
+    "W107": "a default statement reaches no layer",
     "W116": "merge matches only for some input sizes: it narrows the valid sizes",
     "W117": "an op's size rule cannot be followed on symbolic sizes: its output size is unknown",
 }
