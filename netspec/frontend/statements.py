@@ -305,8 +305,8 @@ class NetworkElaborator(ExpressionEvaluator):
         while s is not None and s is not site:
             passes += s.kind == "pass"
             s = s.parent
-        if writeback and passes == 0:
-            site.bind(name, kind, value)
+        if writeback and (passes == 0 or (site.kind == "carry" and passes == 1)):
+            site.bind(name, kind, value)  # a nested loop's hand-back is not one of the pass's own rebindings
             return
         if site is scope:
             raise Abort(Diagnostic.error(
