@@ -185,10 +185,13 @@ def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
 @click.option("--input-shape", "input_shape", metavar="D1,D2,...",
               help="Check at these input sizes (without the batch axis), e.g. 512,512,3; "
                    "replaces symbolic sizes such as [H, W, 3].")
+@click.option("--explain", "explain", metavar="LAYER",
+              help="Show the arithmetic behind a layer's row (size, weights, MACs, receptive field); "
+                   "'all' for every layer.")
 @_analysis_flags
 @_guard
 def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
-          input_shape: str | None, **analysis: Any) -> None:
+          input_shape: str | None, explain: str | None, **analysis: Any) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, FLOPs, receptive fields, memory."""
     from .analysis.report import format_summary, format_table, to_json
     from .frontend.elaborate import check_file
@@ -211,6 +214,7 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
 
         extra += [d for n in nets for d in check_budgets(n, budgets, network_memory(n, options))]
     diagnostics = list(report.diagnostics) + [d for n in nets for d in n.diagnostics] + extra
+    explained = _explanations(nets, explain) if explain is not None else None
     errors = any(d.is_error for d in diagnostics)
     warnings = any(not d.is_error for d in diagnostics)
     failed = errors or (strict and warnings)
@@ -223,6 +227,10 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
         if summary:
             for entry in out["networks"]:
                 entry.pop("layers", None)
+        if explained is not None:
+            for entry in out["networks"]:
+                if entry["name"] in explained:
+                    entry["explain"] = explained[entry["name"]].split("\n")
         click.echo(json.dumps(out))
         if diagnostics:
             _emit(diagnostics)
@@ -230,10 +238,28 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
         _emit(diagnostics)
         show = format_summary if summary else format_table
         tables = [show(n, options) for n in nets if n.ok]
+        if explained is not None:
+            tables = [text if len(explained) == 1 else f"network {name}\n\n{text}" for name, text in explained.items()]
         if tables:
             click.echo("\n\n".join(tables))
     if failed:
         sys.exit(1)
+
+
+def _explanations(nets: list[Any], which: str) -> dict[str, str]:
+    """``--explain``: each network's explanation of the layer (or ``all``); a name that no
+    network has is a command-line error with a did-you-mean."""
+    from .analysis.explain import explain_network, layer_names
+    from .core.argtypes import did_you_mean
+
+    ok = [n for n in nets if n.ok]
+    found = {n.name: explain_network(n, which) for n in ok if which == "all" or which in layer_names(n)}
+    if not found and ok:
+        names = [name for n in ok for name in layer_names(n)]
+        where = f"network {ok[0].name!r}" if len(ok) == 1 else "any network"
+        raise click.BadParameter(f"no layer {which!r} in {where}{did_you_mean(which, names)} "
+                                 "(or 'all' for every layer)", param_hint="'--explain'")
+    return found
 
 
 @main.command(name="import")

@@ -73,7 +73,7 @@ def symbolic_text(text: str) -> str:
         if "channels_first" in layout:
             return f"input {m.group(1)}: [{a}, H, W]{layout}"
         return f"input {m.group(1)}: [H, W, {c}]{layout}"
-    return re.sub(r"input (\w+): \[(\d+), (\d+), (\d+)\]([ \t]*channels_first)?", repl, text)
+    return re.sub(r"input (\w+): \[(\w+), (\w+), (\w+)\]([ \t]*channels_first)?", repl, text)
 
 
 def concrete_shapes(graph: Graph, sizes: dict[str, int], names: tuple) -> dict[str, tuple] | None:

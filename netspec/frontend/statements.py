@@ -247,11 +247,6 @@ class NetworkElaborator(ExpressionEvaluator):
             if len(given) != len(dims):
                 raise Abort(Diagnostic.error(
                     "E421", f"--input-shape gives {len(given)} sizes, but input {stmt.name!r} has {len(dims)}", stmt.span))
-            for axis, (d, g) in enumerate(zip(dims, given), start=1):
-                if d is not None and d != g:
-                    raise Abort(Diagnostic.error(
-                        "E421", f"--input-shape gives {g} for axis {axis} of input {stmt.name!r}, "
-                        f"but the spec fixes it at {d}", stmt.span))
             return Input(stmt.name, given, layout, stmt.span)
         named = tuple(symbols) if any(symbols) else ()
         return Input(stmt.name, tuple(dims), layout, stmt.span, named)
