@@ -126,13 +126,15 @@ def main() -> None:
     """netspec: check CNN specs (.net files) and compile them to NumPy, Keras and ONNX."""
 
 
-def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
-    """A click callback: the option's value parsed, beside the text as written."""
+def _parsed(kind: str) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
+    """A click callback: the option's value parsed (``kind``: 'count' or 'bytes'), beside the text as written."""
     def callback(ctx: Any, param: Any, value: str | None) -> tuple[int, str] | None:
         if value is None:
             return None
+        from .analysis.budgets import parse_bytes, parse_count
+
         try:
-            return parse(value), value
+            return (parse_count if kind == "count" else parse_bytes)(value), value
         except ValueError as err:
             raise click.BadParameter(str(err)) from None
     return callback
@@ -140,8 +142,6 @@ def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tup
 
 def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
     """check's memory, folding and budget options (netspec.analysis), passed on as ``analysis``."""
-    from .analysis.budgets import parse_bytes, parse_count
-
     flags = [
         click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Batch size of the memory figures."),
@@ -151,11 +151,11 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Add training memory with this optimizer."),
         click.option("--depth", type=click.IntRange(min=0), default=None,
                      help="Fold block calls nested deeper than N into one row each."),
-        click.option("--max-params", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-params", callback=_parsed("count"), metavar="N",
                      help="Fail (E504) above N parameters, e.g. 5M."),
-        click.option("--max-macs", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-macs", callback=_parsed("count"), metavar="N",
                      help="Fail (E505) above N MACs per sample, e.g. 1G."),
-        click.option("--max-memory", callback=_parsed(parse_bytes), metavar="SIZE",
+        click.option("--max-memory", callback=_parsed("bytes"), metavar="SIZE",
                      help="Fail (E506) above SIZE of memory at the batch size, e.g. 2GiB."),
     ]
     for flag in reversed(flags):
@@ -164,14 +164,16 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """(AnalysisOptions, Budgets) from check's analysis flags, as written on the command line."""
-    from .analysis.budgets import Budgets
+    """(AnalysisOptions, Budgets or None) from check's analysis flags, as written on the command line."""
     from .analysis.summary import AnalysisOptions
 
     options = AnalysisOptions(kwargs["batch_size"], kwargs["dtype"], kwargs["training"], kwargs["depth"])
     limits = [kwargs["max_params"], kwargs["max_macs"], kwargs["max_memory"]]
-    budgets = Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
-    return options, budgets
+    if not any(limits):
+        return options, None
+    from .analysis.budgets import Budgets
+
+    return options, Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
 
 
 @main.command()
@@ -208,7 +210,7 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
                 report.network(network)
             except NetspecError as err:
                 extra = list(err.diagnostics)
-    if budgets.any:
+    if budgets is not None:
         from .analysis.budgets import check_budgets
         from .analysis.summary import network_memory
 

@@ -106,6 +106,7 @@ CODES: dict[str, str] = {
     "W111": "center_crop larger than its input: Keras resizes instead of cropping",
     "W116": "merge matches only for some input sizes: it narrows the valid sizes",
     "W117": "an op's size rule cannot be followed on symbolic sizes: its output size is unknown",
+    "W119": "a budget cannot be checked: the figure depends on sizes that are not known",
 }
 
 
