@@ -101,6 +101,7 @@ CODES: dict[str, str] = {
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
     "W106": "channels_first network: an axis argument left at its default -1 acts along a spatial axis",
+    "W107": "a default statement reaches no layer",
     "W110": "transposed convolution kernel not a multiple of its stride (checkerboard artifacts)",
     "W111": "center_crop larger than its input: Keras resizes instead of cropping",
     "W116": "merge matches only for some input sizes: it narrows the valid sizes",
