@@ -240,7 +240,7 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
                 "next line with '->' to continue the chain", Span(source, arrow, arrow + 2))
         shown = "newline" if tok.type == "_NL" else repr(str(tok.value))
         hint = ""
-        before = re.search(r"([A-Za-z_]\w*)\s*$", source.text[:start])
+        before = re.search(r"([A-Za-z_]\w*)\s*$", source.text[max(0, start - 200):start])
         if str(tok.value) in _KEYWORDS and "NAME" in expected:
             hint = f" ({str(tok.value)!r} is a keyword, so it cannot be a name)"
         elif str(tok.value) == "=" and before and before.group(1) in _KEYWORDS:
