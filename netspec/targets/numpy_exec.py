@@ -396,9 +396,15 @@ def _elementwise(fn: Callable[[np.ndarray, bool], np.ndarray], x: np.ndarray, in
     return y
 
 
+#: The largest im2col buffer any thread has asked for (see ``Executor._even_scratch``).
+_scratch_high = 0
+
+
 def _scratch(size: int) -> np.ndarray:
     """A float32 buffer of at least ``size`` for this thread, reused from call to call."""
+    global _scratch_high
     buf = getattr(_state, "scratch", None)
+    _scratch_high = max(_scratch_high, size)
     if buf is None or buf.size < size:
         buf = _state.scratch = np.empty(size, F32)
     return buf[:size]
@@ -1152,10 +1158,32 @@ class Executor:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="netspec")
         with self._blas.limit(limits=1, user_api="blas"):
             _state.pool = self._pool
+            high = _scratch_high
             try:
                 yield
             finally:
                 _state.pool = None
+            if _scratch_high > high:
+                self._even_scratch()
+
+    def _even_scratch(self) -> None:
+        """Give every worker thread an im2col buffer as large as the largest any has needed.
+
+        Which worker gets the largest chunk varies from call to call; without this a later call
+        could still grow some thread's buffer.  With it, the memory a call allocates is what
+        the plan says (``netspec check``'s activation peak) and the buffers are the workspace.
+        """
+        assert self._pool is not None
+        workers = self._pool._max_workers
+        barrier = threading.Barrier(workers)
+
+        def grow(_: int) -> None:
+            barrier.wait(timeout=10)  # one task on each worker thread
+            _scratch(_scratch_high)
+        try:
+            list(self._pool.map(grow, range(workers)))
+        except threading.BrokenBarrierError:  # pragma: no cover - a worker did not start in time
+            pass
 
     def _run(self, plan: _Plan, x: np.ndarray, keep: dict | None, times: dict | None) -> np.ndarray:
         with self._parallel():
