@@ -1282,6 +1282,9 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
             weights: str | os.PathLike | None = None, seed: int = 0) -> None:
     """``netspec run``: read a batch from ``.npy``, run the network, write the result as ``.npy``.
 
+    The input follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are divided by 255,
+    as ``netspec train`` feeds them.
+
     >>> import netspec, tempfile, os
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
     >>> d = tempfile.mkdtemp()
@@ -1302,9 +1305,14 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
         raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {err}")]) from None
     if not isinstance(x, np.ndarray):
         raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: not a .npy array")])
+    from . import input_scale
+
     run = executor(net, weights, seed)
     try:
+        scale = input_scale(x)
         x = run.check_input(x)
+        if scale != 1.0:  # uint8 pixels, as netspec train feeds them
+            x = x * np.float32(scale)
     except NetspecError as err:
         raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}", d.span, d.notes)
                             for d in err.diagnostics]) from None
