@@ -72,6 +72,8 @@ CODES: dict[str, str] = {
     "E603": "cannot read or write a file",
     "E604": "data set does not fit the network",
     "E605": "target cannot express this network",
+    "E610": "netspec run's input files or output file do not fit the network's inputs and outputs",
+    "E611": "netspec train cannot train a network with several inputs or outputs",
     "W101": "stride does not tile the input: rows or columns are silently dropped",
     "W102": "dense on a tensor of rank above 2 (a forgotten flatten?)",
     "W103": "even convolution kernel size",
