@@ -16,6 +16,7 @@ the IR in :class:`LayerInfo` and :class:`NetworkReport`, never inside it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ __all__ = [
 #: Most scalars one tensor (per sample) or one weight may hold before netspec calls it too large.
 MAX_ELEMENTS = 2**31 - 1
 
-#: A receptive field: ("window", rf_h, rf_w, jump_h, jump_w), ("global",), or None (no spatial axes).
+#: A receptive field: ("window", sizes, jumps) with one entry per spatial axis (a jump is a Fraction
+#: after an upsampling), ("global",), or None (no spatial axes).
 RF = tuple[Any, ...] | None
 
 
@@ -64,13 +66,13 @@ class LayerInfo:
         return self.trainable + self.non_trainable
 
     @property
-    def receptive_field(self) -> tuple[int, int] | str | None:
-        """``(h, w)`` in input pixels, ``'global'``, or None for a non-spatial network."""
+    def receptive_field(self) -> tuple[int, ...] | str | None:
+        """One size per spatial axis (``(h, w)`` for images) in input cells, ``'global'``, or None."""
         if self.rf is None:
             return None
         if self.rf[0] == "global":
             return "global"
-        return self.rf[1], self.rf[2]
+        return tuple(math.ceil(r) for r in self.rf[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,9 @@ class NetworkReport:
     inputs: tuple[Input, ...] = ()
     outputs: tuple[str, ...] = ()
     output_shapes: tuple[Shape | None, ...] = ()
+    #: Every node the checker took, in order, with its info (None where it failed), unused and
+    #: failed ones included, even when ``graph`` is None: what an editor shows at each line.
+    checked: tuple[tuple[Node, LayerInfo | None], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -151,14 +156,15 @@ class NetworkReport:
 
 
 def input_rf(shape: Shape, data_format: str) -> RF:
-    """The receptive field of an input tensor: one pixel if it is an image.
+    """The receptive field of an input tensor: one cell if it is a signal, an image or a volume.
 
     >>> input_rf((28, 28, 1), "channels_last")
-    ('window', 1, 1, 1, 1)
+    ('window', (1, 1), (1, 1))
     >>> input_rf((10,), "channels_last") is None
     True
     """
-    return ("window", 1, 1, 1, 1) if len(shape) == 3 else None
+    n = len(shape) - 1
+    return ("window", (1,) * n, (1,) * n) if 1 <= n <= 3 else None
 
 
 def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
@@ -173,10 +179,16 @@ def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
     if opdef.rf == "merge":
         if any(r is None or r[0] == "global" for r in rfs):
             return ("global",) if all(r is not None for r in rfs) else None
-        return ("window", max(r[1] for r in rfs), max(r[2] for r in rfs), first[3], first[4])  # type: ignore[index]
-    (kh, kw), (sh, sw) = opdef.window(attrs)  # type: ignore[misc]
-    _, rh, rw, jh, jw = first
-    return ("window", rh + (kh - 1) * jh, rw + (kw - 1) * jw, jh * sh, jw * sw)
+        if len({len(r[1]) for r in rfs}) != 1:  # type: ignore[index]
+            return ("global",)
+        return ("window", tuple(map(max, *(r[1] for r in rfs))) if len(rfs) > 1 else first[1],  # type: ignore[index]
+                first[2])
+    sizes, strides = opdef.window(attrs)  # type: ignore[misc]
+    _, reach, jumps = first
+    if len(sizes) != len(reach):
+        return ("global",)
+    return ("window", tuple(r + (k - 1) * j for r, k, j in zip(reach, sizes, jumps)),
+            tuple(j * s for j, s in zip(jumps, strides)))
 
 
 class NodeProblem(Exception):
@@ -289,7 +301,7 @@ class GraphChecker:
             return None
         attrs = opdef.normalize(node.attrs, self.format)
         if attrs is not node.attrs:
-            node = Node(node.name, node.op, node.inputs, attrs, node.span, node.call_sites, node.arg_spans)
+            node = dataclasses.replace(node, attrs=attrs)
         self.nodes.append(node)
         self.producers[node.name] = node
         in_shapes = [self.shapes[i] for i in node.inputs]
@@ -361,7 +373,8 @@ class GraphChecker:
         graph = Graph(name, self.inputs, tuple(nodes), outs, span) if ok else None
         out_shapes = tuple(self.shapes.get(o) for o in outs)
         return NetworkReport(name, graph, layers, tuple(diags), self.input.shape, out_shapes[0] if out_shapes else None,
-                             span, self.inputs, outs, out_shapes)
+                             span, self.inputs, outs, out_shapes,
+                             tuple((n, self.layers.get(n.name)) for n in self.nodes))
 
     def _reaching(self, outputs: Sequence[str]) -> set[str]:
         live = set(outputs)

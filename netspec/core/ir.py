@@ -63,7 +63,9 @@ class Node:
     """One layer: its unique name, op, input tensor names and typed attributes.
 
     ``call_sites`` holds the spans of the block calls that produced the node,
-    innermost last, for diagnostics that point back at the caller.
+    innermost last, for diagnostics that point back at the caller; ``block``
+    names those calls, outermost first, each as the block's name and its
+    1-based call number within the enclosing call (``("stage_3", "bottleneck_2")``).
 
     >>> from netspec.core import ops
     >>> Node("d", "dense", ("x",), ops.Dense(units=4)).attrs.units
@@ -77,6 +79,7 @@ class Node:
     span: Span | None = field(default=None, compare=False, repr=False)
     call_sites: tuple[Span, ...] = field(default=(), compare=False, repr=False)
     arg_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    block: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def arg_span(self, name: str) -> Span | None:
         """The span of one argument as written, else the node's own span."""

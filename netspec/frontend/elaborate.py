@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterable
@@ -87,20 +88,50 @@ class FileReport:
         return not any(d.is_error for d in self.all_diagnostics)
 
     def network(self, name: str | None = None) -> NetworkReport:
-        """One network's report (the only one, or the first, when ``name`` is None).
+        """One network's report: the one named, or the only one when ``name`` is None.
 
-        Raises :class:`NetspecError` (E208) if there is no such network.
+        Raises :class:`NetspecError` (E208) if there is no such network, or
+        if ``name`` is None and the file has several (the message names them).
+
+        >>> r = check_source("network a {\\n input x: [2]\\n}\\nnetwork b {\\n input y: [3]\\n}\\n", "two.net")
+        >>> r.network()
+        Traceback (most recent call last):
+        ...
+        netspec.core.diagnostics.NetspecError: error[E208]: two.net has 2 networks (a, b): choose one with --network/-n (network= in the library)
         """
-        if name is None and self.networks:
+        if name is None and len(self.networks) == 1:
             return self.networks[0]
+        names = [n.name for n in self.networks]
+        if name is None and len(names) > 1:
+            raise NetspecError([Diagnostic.error(
+                "E208", f"{self.path} has {len(names)} networks ({', '.join(names)}): choose one with "
+                "--network/-n (network= in the library)")])
         for net in self.networks:
             if net.name == name:
                 return net
-        names = [n.name for n in self.networks]
         msg = f"no network {name!r} in {self.path}" if name else f"no network in {self.path}"
         if names:
             msg += f" (it has {', '.join(names)})" + did_you_mean(name or "", names)
         raise NetspecError([Diagnostic.error("E208", msg)])
+
+    def select(self, name: str | None = None) -> NetworkReport:
+        """The network to build: like :meth:`network`, and raises :class:`NetspecError` if it has errors.
+
+        Only the file's own problems (syntax, imports, duplicate definitions)
+        and the chosen network's count: an error in another network of the
+        file does not stop this one.
+
+        >>> r = check_source("network a {\\n input x: [2]\\n dense(2)\\n}\\nnetwork b {\\n input y: [3]\\n dense(q)\\n}\\n")
+        >>> r.ok, r.select("a").total_params
+        (False, 6)
+        """
+        file_errors = [d for d in self.diagnostics if d.is_error]
+        if file_errors:
+            raise NetspecError(self.diagnostics)
+        net = self.network(name)
+        if not net.ok:
+            raise NetspecError(net.diagnostics or (Diagnostic.error("E211", f"network {net.name!r} is incomplete"),))
+        return net
 
 
 # --- public entry points ---------------------------------------------------------------------
@@ -140,6 +171,9 @@ def check_file(path: str | os.PathLike, silence: Iterable[str] = ()) -> FileRepo
 def load(path: str | os.PathLike, network: str | None = None, silence: Iterable[str] = ()) -> NetworkReport:
     """Load one network from a file, checked; raises :class:`NetspecError` on any error.
 
+    ``network`` names the network to load; it may be left out when the
+    file holds one.  Errors in the file's other networks do not stop it.
+
     The returned report's ``graph`` is the IR; ``layers`` holds each node's
     shape and counts.
 
@@ -149,10 +183,7 @@ def load(path: str | os.PathLike, network: str | None = None, silence: Iterable[
     >>> load(path).total_params
     10
     """
-    report = check_file(path, silence)
-    if not report.ok:
-        raise NetspecError(report.all_diagnostics)
-    return report.network(network)
+    return check_file(path, silence).select(network)
 
 
 def load_source(text: str, network: str | None = None, filename: str = "<string>") -> NetworkReport:
@@ -161,10 +192,7 @@ def load_source(text: str, network: str | None = None, filename: str = "<string>
     >>> load_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n").graph.nodes[0].name
     'dense'
     """
-    report = check_source(text, filename)
-    if not report.ok:
-        raise NetspecError(report.all_diagnostics)
-    return report.network(network)
+    return check_source(text, filename).select(network)
 
 
 def read_spec_bytes(path: Path) -> bytes:
@@ -215,6 +243,15 @@ class _Program:
                 "E103", f"not UTF-8 text: byte 0x{data[err.start]:02x} cannot start a character; is this a binary file?",
                 Span(src, len(head), len(head) + 1))
 
+    # Hooks for tools that keep files in memory (the language server: unsaved buffers, cached parses).
+    def read(self, path: Path) -> bytes:
+        """The bytes of an imported file."""
+        return read_spec_bytes(path)
+
+    def parse(self, text: str, name: str) -> S.File:
+        """The syntax tree of a file's text; raises NetspecError on a syntax error."""
+        return parse_source(text, name)
+
     def check(self, name: str, text: str, path: Path | None) -> FileReport:
         # Elaboration allocates many small acyclic objects; the cyclic collector would
         # rescan them all again and again, making large specs quadratic.
@@ -246,11 +283,20 @@ class _Program:
                     seen[item.name] = item
                     networks.append(NetworkElaborator(self, unit, item).run())
             self._lint_blocks(unit)
+            if not unit.ast.items or not any(isinstance(i, (S.NetworkDef, S.BlockDef)) for i in unit.ast.items):
+                # Nothing to check is a mistake (an empty or truncated file); a file of blocks
+                # only is a library for `import` and checks clean.
+                self.diags.append(Diagnostic.error(
+                    "E208", f"no network in {name}: the file defines no network or block",
+                    Span(unit.source, 0, 0)))
         return FileReport(name, tuple(networks), tuple(dedupe(self.diags)))
 
     def _unit(self, name: str, text: str, path: Path | None, import_span: Span | None) -> _Unit:
+        if "\r" in text:
+            # Old Mac line endings (CR alone) end lines as CR LF and LF do; same length, so offsets hold.
+            text = re.sub(r"\r(?!\n)", "\n", text)
         try:
-            ast = parse_source(text, name)
+            ast = self.parse(text, name)
         except NetspecError as err:
             self.diags.extend(err.diagnostics)
             return _Unit(path, Source(name, text), None)
@@ -298,7 +344,7 @@ class _Program:
         if target in self.units:
             return self.units[target].blocks
         try:
-            data = read_spec_bytes(target)
+            data = self.read(target)
         except OSError as err:
             self.diags.append(Diagnostic.error(
                 "E207", f"cannot import {item.path!r}: {err.strerror or err} ({target})", item.span))

@@ -27,7 +27,35 @@ if TYPE_CHECKING:
     from ..core.check import GraphChecker
     from ..core.source import Span
 
-__all__ = ["ExpressionEvaluator"]
+__all__ = ["ExpressionEvaluator", "quote_hint"]
+
+
+#: Words that are string values of some argument: written unquoted, they are names.
+_STRING_WORDS = frozenset((
+    "same", "valid", "causal", "full", "channels_last", "channels_first", "nearest", "bilinear", "bicubic",
+    "area", "lanczos3", "lanczos5", "gaussian", "mitchellcubic", "fan_in", "fan_out", "fan_avg", "uniform",
+    "normal", "truncated_normal", "untruncated_normal",
+))
+
+
+def quote_hint(name: str) -> str:
+    """A hint for an unbound name that is a Python constant or an unquoted string value ('' if none).
+
+    >>> quote_hint("relu"), quote_hint("False"), quote_hint("filters")
+    ("; strings are quoted: did you mean 'relu'?", '; netspec writes false (lower case)', '')
+    """
+    if name in ("True", "False", "None", "TRUE", "FALSE", "NONE", "Null", "null", "nil"):
+        word = {"true": "true", "false": "false"}.get(name.lower(), "none")
+        return f"; netspec writes {word} (lower case)"
+    from ..core import argtypes as at
+
+    words = set(_STRING_WORDS) | set(at.ACTIVATIONS) | set(getattr(at, "_ACTIVATION_ALIASES", {}))
+    for table in ("_INITIALIZERS", "_INITIALIZER_ALIASES", "_REGULARIZERS", "_REGULARIZER_ALIASES",
+                  "_CONSTRAINTS", "_CONSTRAINT_ALIASES"):
+        words |= set(getattr(at, table, {}))
+    if name in words or name.lower() in words:
+        return f"; strings are quoted: did you mean {name!r}?"
+    return ""
 
 
 class ExpressionEvaluator:
@@ -47,7 +75,8 @@ class ExpressionEvaluator:
         if isinstance(expr, S.Name):
             found = scope.find(expr.id)
             if found is None:
-                raise Abort(Diagnostic.error("E203", f"unbound name {clip(expr.id)!r}" + did_you_mean(expr.id, scope.visible()), expr.span))
+                hint = quote_hint(expr.id) or did_you_mean(expr.id, scope.visible())
+                raise Abort(Diagnostic.error("E203", f"unbound name {clip(expr.id)!r}" + hint, expr.span))
             kind, value = found
             if kind == "tensor":
                 raise Abort(Diagnostic.error(

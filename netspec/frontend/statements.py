@@ -89,6 +89,8 @@ class NetworkElaborator(ExpressionEvaluator):
         self.counters: dict[str, int] = {}
         self.steps = 0
         self.stack: list[tuple[str, Span]] = []
+        self.block_path: list[str] = []  # the block calls being elaborated, as Node.block names them
+        self.block_calls: dict[tuple[str, ...], int] = {}
         self.name_spans: dict[int, Span] = {}
         self.passes = 1  # how many times the innermost repeat body runs in all
         self.outputs: tuple[str, ...] | None = None  # set by the output statement
@@ -342,31 +344,43 @@ class NetworkElaborator(ExpressionEvaluator):
         positional: list[tuple[Any, Span]] = []
         keyword: dict[str, tuple[Any, Span]] = {}
         poisoned = False
+        errors: list[Diagnostic] = []  # every bad argument of the call is reported, not only the first
         for a in args:
-            if a.name is None:
-                if keyword:
-                    raise Abort(Diagnostic.error("E304", "a positional argument cannot follow a keyword argument", a.span))
-                if tensors:
-                    if not isinstance(a.value, S.Name):
-                        raise Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
-                    try:
-                        positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
-                    except Abort as err:
-                        if err.diag is not None:
-                            raise
-                        poisoned = True  # reported already; still look at the other names
-                        positional.append((POISON, a.span))
+            try:
+                self._eval_arg(a, scope, tensors, positional, keyword)
+            except Abort as err:
+                if err.diag is None:
+                    poisoned = True
                 else:
-                    positional.append((self.eval(a.value, scope), a.value.span))
-            else:
-                name_span = Span(a.span.source, a.span.start, a.span.start + len(a.name))
-                if a.name in keyword:
-                    raise Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
-                self.name_spans[id(a.value.span)] = name_span
-                keyword[a.name] = (self.eval(a.value, scope), a.value.span)
+                    errors.append(err.diag)
+        if errors:
+            self.diags.extend(errors[:-1])
+            raise Abort(errors[-1])
         if poisoned:
             raise Abort(None)
         return positional, keyword
+
+    def _eval_arg(self, a: S.Arg, scope: Scope, tensors: bool, positional: list[tuple[Any, Span]],
+                  keyword: dict[str, tuple[Any, Span]]) -> None:
+        if a.name is None:
+            if keyword:
+                raise Abort(Diagnostic.error("E304", "a positional argument cannot follow a keyword argument", a.span))
+            if tensors:
+                if not isinstance(a.value, S.Name):
+                    raise Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
+                try:
+                    positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
+                except Abort:
+                    positional.append((POISON, a.span))  # still look at the other names
+                    raise
+            else:
+                positional.append((self.eval(a.value, scope), a.value.span))
+        else:
+            name_span = Span(a.span.source, a.span.start, a.span.start + len(a.name))
+            if a.name in keyword:
+                raise Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
+            self.name_spans[id(a.value.span)] = name_span
+            keyword[a.name] = (self.eval(a.value, scope), a.value.span)
 
     def bind_args(self, callee: str, names: list[str], positional: list[tuple[Any, Span]],
                   keyword: dict[str, tuple[Any, Span]], allow_name: bool = True) -> dict[str, tuple[Any, Span]]:
@@ -418,7 +432,8 @@ class NetworkElaborator(ExpressionEvaluator):
         arg_spans = tuple((k, s) for k, (_, s) in values.items())
         if "name" in keyword:
             arg_spans += (("name", keyword["name"][1]),)
-        node = Node(layer_name, op, tuple(inputs), attrs, call.span, tuple(s for _, s in self.stack), arg_spans)
+        node = Node(layer_name, op, tuple(inputs), attrs, call.span, tuple(s for _, s in self.stack), arg_spans,
+                    tuple(self.block_path))
         assert self.checker is not None
         if len(self.checker.nodes) >= MAX_LAYERS:
             raise Fatal(Diagnostic.error("E503", f"network has more than {MAX_LAYERS:,} layers", call.span))
@@ -478,8 +493,12 @@ class NetworkElaborator(ExpressionEvaluator):
                     [Note(f"{block.name!r} is defined here", block.name_span)]))
         inner = Scope(params, tensors={"in": cur})
         self.stack.append((block.name, call.span))
+        key = (*self.block_path, block.name)
+        self.block_calls[key] = self.block_calls.get(key, 0) + 1
+        self.block_path.append(f"{block.name}_{self.block_calls[key]}")
         try:
             return self.exec_body(block.body, inner, cur)
         finally:
             self.stack.pop()
+            self.block_path.pop()
 

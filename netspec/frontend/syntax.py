@@ -229,6 +229,11 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
             return Diagnostic.error("E102", "unexpected end of file" + _expected(expected), _eof_span(source))
         start = tok.start_pos or 0
         end = tok.end_pos or start + 1
+        if tok.type == "_NL" and source.text[:start].rstrip(" \t").endswith("->"):
+            arrow = source.text[:start].rstrip(" \t").rindex("->")
+            return Diagnostic.error(
+                "E101", "a line cannot end with '->': write the next step on the same line, or begin the "
+                "next line with '->' to continue the chain", Span(source, arrow, arrow + 2))
         shown = "newline" if tok.type == "_NL" else repr(str(tok.value))
         return Diagnostic.error("E101", f"unexpected {shown}" + _expected(expected),
                                 Span(source, start, max(end if tok.type != "_NL" else start + 1, start + 1)))

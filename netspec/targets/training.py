@@ -158,6 +158,11 @@ def _keras_dataset(name: str) -> Dataset:
 
 
 def _npz(path: str) -> Dataset:
+    from ..core.fileio import content_problem
+
+    problem = content_problem(path, "npz")
+    if problem is not None:
+        raise _error(f"cannot read data set {path}: {problem}", "E603")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data.files]
@@ -418,7 +423,7 @@ def refuse_several(net: NetworkReport) -> None:
     ...     refuse_several(net)
     ... except NetspecError as err:
     ...     print(err.diagnostics[0].code, err.diagnostics[0].message[:60])
-    E611 network 'n' has 2 inputs (a, b); netspec train trains a net
+    E611 network 'n' has 2 inputs (a, b); netspec train trains a netw
     """
     graph = net.graph
     assert graph is not None
