@@ -7,6 +7,7 @@ no Python traceback reaches the user.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,6 +31,20 @@ def _silence_codes(values: Iterable[str]) -> list[str]:
             raise click.BadParameter(f"{code!r} is not a warning code; expected one of {', '.join(warnings)}",
                                      param_hint="'--silence'")
     return codes
+
+
+def _input_shape(value: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 512,512,3`` as a tuple of positive sizes."""
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(d < 1 for d in sizes):
+        raise click.BadParameter(f"{value!r} is not a list of positive sizes such as 512,512,3",
+                                 param_hint="'--input-shape'")
+    return sizes
 
 
 def _emit(diagnostics: Iterable[Diagnostic]) -> None:
@@ -167,17 +182,20 @@ def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
 @click.option("--summary", is_flag=True, help="Print each network's totals only, without the table of layers.")
 @click.option("--silence", "-s", multiple=True, metavar="CODE",
               help="Silence a warning code (repeatable, or comma-separated), e.g. -s W103.")
+@click.option("--input-shape", "input_shape", metavar="D1,D2,...",
+              help="Check at these input sizes (without the batch axis), e.g. 512,512,3; "
+                   "replaces symbolic sizes such as [H, W, 3].")
 @_analysis_flags
 @_guard
 def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
-          **analysis: Any) -> None:
+          input_shape: str | None, **analysis: Any) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, FLOPs, receptive fields, memory."""
     from .analysis.report import format_summary, format_table, to_json
     from .frontend.elaborate import check_file
 
     options, budgets = _analysis_setup(analysis)
 
-    report = check_file(file, _silence_codes(silence))
+    report = check_file(file, _silence_codes(silence), _input_shape(input_shape))
     nets = list(report.networks)
     extra: list[Diagnostic] = []
     if network is not None:
@@ -332,6 +350,91 @@ def fmt_(files: tuple[str, ...], check_only: bool) -> None:
     from .tools.fmt import run_fmt
 
     sys.exit(run_fmt(files, check=check_only))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--network", "-n", "networks", multiple=True,
+              help="Which network: once for both files, twice for old and new (with one FILE: required twice).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size of the memory figures.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@_guard
+def diff(files: tuple[str, ...], networks: tuple[str, ...], fmt: str, batch_size: int, dtype: str) -> None:
+    """Layer by layer, what changed from OLD.net to NEW.net (or between two networks of one file)."""
+    if len(files) > 2 or len(networks) > 2:
+        raise click.UsageError("give one or two files, and at most two --network names")
+    if len(files) == 1 and len(networks) != 2:
+        raise click.UsageError("with one file, name the two networks to compare: -n OLD -n NEW")
+    old_file, new_file = files[0], files[-1]
+    names = (list(networks) * 2)[:2] if networks else [None, None]
+    from .tools.diff import diff_json, diff_networks, format_diff
+
+    old, new = _load(old_file, names[0]), _load(new_file, names[1])
+    d = diff_networks(old, new, batch_size, dtype)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(diff_json(d)))
+    else:
+        click.echo(format_diff(d, old_file, new_file))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Picture to write: .svg, .html or .dot (Graphviz text).")
+@click.option("--network", "-n", help="Which network in FILE.")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Fold block calls nested deeper than N into one box each.")
+@_guard
+def draw(file: str, output: str, network: str | None, depth: int | None) -> None:
+    """Draw FILE's network: layers, shapes on the edges, block calls as frames (no Graphviz needed)."""
+    from .tools.draw import FORMATS, render
+
+    _check_output(output, tuple(FORMATS), "pictures", file)
+    net = _load(file, network)
+    fmt = {".svg": "svg", ".html": "html", ".htm": "html", ".dot": "dot", ".gv": "dot"}[
+        os.path.splitext(output)[1].lower()]
+    text = render(net, fmt, depth)
+    from .core.fileio import atomic_output
+
+    try:
+        with atomic_output(output) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        _fail([Diagnostic.error("E603", f"cannot write {output}: {err}")])
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--network", "-n", help="Which network in FILE.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Keep the ONNX export here (.onnx).")
+@click.option("--weights", "-w", type=click.Path(exists=True, dir_okay=False), help="Weights (.npz or .keras).")
+@click.option("--no-browser", is_flag=True, help="Only serve the model; print the address.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port for Netron to serve on.")
+@_guard
+def view(file: str, network: str | None, output: str | None, weights: str | None, no_browser: bool,
+         port: int | None) -> None:
+    """Open FILE's network in Netron, from its ONNX export (needs the 'view' extra)."""
+    try:
+        import netron
+    except ImportError as err:
+        click.echo(f"error: netspec view needs netron ({err}); install it with: pip install 'netspec[view]'", err=True)
+        sys.exit(2)
+    if output is not None:
+        _check_output(output, (".onnx",), "ONNX models", file, weights)
+    net = _load(file, network)
+    from .tools.view import export_for_view, open_in_netron
+
+    path = export_for_view(net, output, weights)
+    address = open_in_netron(path, browse=not no_browser, port=port, netron=netron)
+    click.echo(f"serving {path} at {address}; press Ctrl-C to stop")
+    try:
+        netron.wait()
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

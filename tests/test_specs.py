@@ -100,6 +100,7 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "mobilenetv2.net": (3_538_984, 3_504_872),
     "detector.net": (sum(detector_counts()), detector_counts()[0]),
     "image_metadata.net": (sum(image_metadata_counts()), image_metadata_counts()[0]),
+    "nasnet.net": (5_326_716, 5_289_978),
 }
 
 
