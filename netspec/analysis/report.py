@@ -99,19 +99,7 @@ def format_table(net: NetworkReport, options: AnalysisOptions | None = None) -> 
     """
     graph = net.graph
     inputs = graph.inputs if graph is not None else ()
-<<<<<<< HEAD
     head = _head(net)
-=======
-    inp = inputs[0] if inputs else None
-    head = f"network {net.name}"
-    if len(inputs) == 1 and inp is not None and len(net.outputs) <= 1:
-        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
-    elif inp is not None:
-        shown = ", ".join(f"{i.name}: {format_shape(_shape(net, i.name, i.shape))}" for i in inputs)
-        outs = ", ".join(f"{o}: {format_shape(_shape(net, o, s))}" for o, s in zip(net.outputs, net.output_shapes))
-        head += (f"  ({'inputs' if len(inputs) > 1 else 'input'} {shown}, {inp.data_format}; "
-                 f"{'outputs' if len(net.outputs) > 1 else 'output'} {outs})")
->>>>>>> main
     options = options or AnalysisOptions()
     flops = layer_flops(net)
     rows = [("layer", "op", "output shape", "params", "MACs", "FLOPs", "RF")]
@@ -139,18 +127,13 @@ def _head(net: NetworkReport) -> str:
     inputs = net.graph.inputs if net.graph is not None else ()
     inp = inputs[0] if inputs else None
     head = f"network {net.name}"
-<<<<<<< HEAD
     if len(inputs) == 1 and inp is not None and len(net.outputs) <= 1:
-        head += f"  (input {inp.name}: {format_shape(inp.shape)}, {inp.data_format})"
+        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
     elif inp is not None:
-        shown = ", ".join(f"{i.name}: {format_shape(i.shape)}" for i in inputs)
-        outs = ", ".join(f"{o}: {format_shape(s)}" for o, s in zip(net.outputs, net.output_shapes))
+        shown = ", ".join(f"{i.name}: {format_shape(_shape(net, i.name, i.shape))}" for i in inputs)
+        outs = ", ".join(f"{o}: {format_shape(_shape(net, o, s))}" for o, s in zip(net.outputs, net.output_shapes))
         head += (f"  ({'inputs' if len(inputs) > 1 else 'input'} {shown}, {inp.data_format}; "
                  f"{'outputs' if len(net.outputs) > 1 else 'output'} {outs})")
-=======
-    if inp is not None:
-        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
->>>>>>> main
     return head
 
 
