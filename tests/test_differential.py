@@ -239,5 +239,6 @@ def test_generator_covers_the_language() -> None:
               "explicit_padding", "padding_same", "padding_valid", "unknown_size", "alias", "block_cbr",
               "block_res", "block_down", "block_fork", "chain", "softmax", "exponential", "relu_args",
               "initializer", "regularizer", "constraint", "flatten_channels_first", "flatten_channels_last",
-              "several_inputs", "several_outputs", "concat_inputs"}
+              "several_inputs", "several_outputs", "concat_inputs",
+              "let", "let_file", "cond_expr", "for", "for_unpack", "carry"}
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"

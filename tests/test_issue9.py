@@ -315,3 +315,26 @@ def test_item15_lints_in_context() -> None:
 def test_item1_receptive_field_is_global_along_a_mixed_axis(text: str, expected: object) -> None:
     net = netspec.load_source(f"network n {{\n {text}\n}}\n")
     assert net.layers[net.graph.nodes[-1].name].receptive_field == expected
+
+
+# --- item 5: defaults reach the blocks called from their scope --------------------------------------
+
+
+def test_item5_defaults_reach_called_blocks_nearest_wins() -> None:
+    net = netspec.load(Path(__file__).parent / "golden" / "default_reaches_blocks.net")
+    convs = {n.name: n.attrs for n in net.graph.nodes}
+    assert {a.kernel_initializer.name for a in convs.values()} == {"he_normal"}
+    assert [a.use_bias for a in convs.values()] == [False, False, True, False]
+    assert [a.padding == "same" for a in convs.values()] == [False, True, True, False]
+
+
+def test_item5_readme_resnet_example_gives_he_normal_to_every_conv() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    start = readme.index("block basic(")
+    text = readme[start:readme.index("```", start)]
+    report = netspec.check_source(text)
+    net = report.networks[0]
+    convs = [n for n in net.graph.nodes if n.op == "conv2d"]
+    assert len(convs) == 9
+    assert {n.attrs.kernel_initializer.name for n in convs} == {"he_normal"}
+    assert [d.code for d in report.all_diagnostics] == []

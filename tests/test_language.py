@@ -202,7 +202,7 @@ def test_carry_and_for_misuses() -> None:
     ("round(-0.5)", 0), ("round(2.675, 2) * 1000 // 1", 2670.0), ("ceil(2.1)", 3), ("floor(-2.1)", -3),
     ("abs(-4)", 4), ("abs(-2.5) * 2", 5.0), ("3 if true else 1 // 0", 3), ("1 // 0 if false else 4", 4),
     ("2 if 1 > 2 else 3 if 2 > 1 else 4", 3), ("true or 1 // 0", True), ("false and 1 // 0", False),
-    ("max(1, 2) if (3,)[0] == 3 else 0", 2), ("len((1,))", 1),
+    ("max(1, 2) if (3,)[0] == 3 else 0", 2), ("len((1,))", 1), ("'abc'[1] + 'abc'[-1]", "bc"),
 ])
 def test_expressions(expr: str, value: object) -> None:
     report = load_source(net(f"let v = {expr}\nassert v == {value!r}".replace("True", "true").replace("False", "false")))

@@ -100,6 +100,9 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "mobilenetv2.net": (3_538_984, 3_504_872),
     "detector.net": (sum(detector_counts()), detector_counts()[0]),
     "image_metadata.net": (sum(image_metadata_counts()), image_metadata_counts()[0]),
+    "unet.net": (31031745, 31031745),
+    "tcn1d.net": (38538, 38538),
+    "c3d.net": (734821, 734821),
     "nasnet.net": (5_326_716, 5_289_978),
 }
 

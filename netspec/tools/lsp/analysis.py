@@ -335,6 +335,10 @@ def hover(doc: Analysis, offset: int) -> str | None:
     if funcall is not None:
         found = _find_definition(doc, funcall.name)
         return _signature(*found) if found is not None else None
+    if _occurrence(doc.tree, offset) is not None:  # a name inside a call's arguments: the name first
+        name_hover = _name_hover(doc, offset)
+        if name_hover:
+            return name_hover
     call = _call_at(doc, offset)
     anchor = _anchor_at(doc, offset)
     parts: list[str] = []
@@ -483,7 +487,7 @@ def _shape_label(shapes: list[str]) -> str:
         return distinct[0] + (f" ×{len(shapes)}" if len(shapes) > 1 else "")
     if len(distinct) == 2:
         return " | ".join(distinct)
-    return f"{distinct[0]} … {distinct[-1]} ({len(shapes)} calls)"
+    return f"{shapes[0]} … {shapes[-1]} ({len(shapes)} calls)"
 
 
 def inlay_hints(doc: Analysis, first_line: int = 0, last_line: int | None = None) -> list[Hint]:
@@ -797,7 +801,14 @@ def _context(text: str, offset: int) -> tuple[str | None, str | None, bool, str,
 def _default_text(f: dataclasses.Field) -> str:
     if f.default is dataclasses.MISSING or f.default is REQUIRED:
         return "required"
-    return "= " + at.format_value(f.default)
+    default = f.default
+    if isinstance(default, at.KerasObject):  # 'glorot_uniform' rather than glorot_uniform(seed=none)
+        try:
+            if f.metadata["kind"](default.name, f.name) == default:
+                return "= " + at.format_value(default.name)
+        except Exception:  # noqa: BLE001 - show the whole object
+            pass
+    return "= " + at.format_value(default)
 
 
 def enum_choices(op: str, arg: str) -> list[str]:
