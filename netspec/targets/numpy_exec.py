@@ -398,9 +398,15 @@ def _elementwise(fn: Callable[[np.ndarray, bool], np.ndarray], x: np.ndarray, in
     return y
 
 
+#: The largest im2col buffer any thread has asked for (see ``Executor._even_scratch``).
+_scratch_high = 0
+
+
 def _scratch(size: int) -> np.ndarray:
     """A float32 buffer of at least ``size`` for this thread, reused from call to call."""
+    global _scratch_high
     buf = getattr(_state, "scratch", None)
+    _scratch_high = max(_scratch_high, size)
     if buf is None or buf.size < size:
         buf = _state.scratch = np.empty(size, F32)
     return buf[:size]
@@ -1195,10 +1201,32 @@ class Executor:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="netspec")
         with self._blas.limit(limits=1, user_api="blas"):
             _state.pool = self._pool
+            high = _scratch_high
             try:
                 yield
             finally:
                 _state.pool = None
+            if _scratch_high > high:
+                self._even_scratch()
+
+    def _even_scratch(self) -> None:
+        """Give every worker thread an im2col buffer as large as the largest any has needed.
+
+        Which worker gets the largest chunk varies from call to call; without this a later call
+        could still grow some thread's buffer.  With it, the memory a call allocates is what
+        the plan says (``netspec check``'s activation peak) and the buffers are the workspace.
+        """
+        assert self._pool is not None
+        workers = self._pool._max_workers
+        barrier = threading.Barrier(workers)
+
+        def grow(_: int) -> None:
+            barrier.wait(timeout=10)  # one task on each worker thread
+            _scratch(_scratch_high)
+        try:
+            list(self._pool.map(grow, range(workers)))
+        except threading.BrokenBarrierError:  # pragma: no cover - a worker did not start in time
+            pass
 
     def _run(self, plan: _Plan, xs: Sequence[np.ndarray], keep: dict | None, times: dict | None
              ) -> list[np.ndarray]:
@@ -1326,7 +1354,12 @@ def run_cli(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | o
     given once per input; a bare path when the network has one input).  The
     result is written as ``.npy`` for a one-output network, and as an
     ``.npz`` keyed by output name when the network has several outputs or
-    ``output`` ends in ``.npz``.  Mismatched inputs are E610.
+    ``output`` ends in ``.npz``.  Mismatched inputs are E610.  Each input
+    follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are
+    divided by 255, as ``netspec train`` feeds them.
+
+    The input follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are divided by 255,
+    as ``netspec train`` feeds them.
 
     >>> import netspec, tempfile, os
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
@@ -1363,10 +1396,15 @@ def run_cli(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | o
         raise NetspecError([Diagnostic.error(
             "E610", f"network {graph.name!r} has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}); "
             f"write them to an .npz file keyed by output name, not {os.fspath(output)}", graph.span)])
+    from . import input_scale
+
     run = executor(net, weights, seed)
     for i, inp in enumerate(graph.inputs):
         try:
+            scale = input_scale(arrays[inp.name])
             arrays[inp.name] = run.check_input(arrays[inp.name], i)
+            if scale != 1.0:  # uint8 pixels, as netspec train feeds them
+                arrays[inp.name] = arrays[inp.name] * np.float32(scale)
         except NetspecError as err:
             raise NetspecError([Diagnostic.error(
                 d.code, f"{os.path.basename(paths[inp.name])}: {d.message}", d.span, d.notes)
