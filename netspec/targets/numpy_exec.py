@@ -1081,7 +1081,7 @@ class Executor:
         self._blas: Any = None
         self.net = net
         self.graph = net.graph
-        self.weights = validate_weights(weights, net)
+        self.weights = validate_weights(net, weights)
         self.input_shape: tuple[int | None, ...] = (None, *self.graph.input.shape)
         self._layer_weights = {
             node.name: {s.name: self.weights[f"{node.name}/{s.name}"] for s in net.layers[node.name].weights}
@@ -1259,12 +1259,16 @@ def executor(net: NetworkReport, weights: Mapping[str, np.ndarray] | str | os.Pa
     array([[ 5.,  7.],
            [13., 15.]], dtype=float32)
     """
+    from .weights import need_net, need_weights
+
+    need_net("executor(net, weights=None, seed=0)", net)
+    need_weights("executor(net, weights=None, seed=0)", weights, paths=True, optional=True)
     if weights is None or isinstance(weights, (str, os.PathLike)):
         weights = resolve_weights(net, weights, seed)
     return Executor(net, weights, fuse=fuse, threads=threads)
 
 
-def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+def compile_numpy(net: NetworkReport, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,
                   seed: int = 0) -> None:
     """Write the network's weights as the contract's ``.npz``: ``weights`` checked and converted, or fresh ones.
 
@@ -1275,10 +1279,10 @@ def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | 
     >>> sorted(np.load(p).files)
     ['dense/bias', 'dense/kernel']
     """
-    save_weights(output, resolve_weights(net, weights, seed))
+    save_weights(resolve_weights(net, weights, seed), output)
 
 
-def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.PathLike,
+def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.PathLike, *,
             weights: str | os.PathLike | None = None, seed: int = 0) -> None:
     """``netspec run``: read a batch from ``.npy``, run the network, write the result as ``.npy``.
 
