@@ -264,7 +264,7 @@ class _Context:
     def __init__(self, graph: Graph):
         self.keras = import_keras()
         self.layers = self.keras.layers
-        self.taken = {graph.input.name, *(node.name for node in graph.nodes)}
+        self.taken = {*(i.name for i in graph.inputs), *(node.name for node in graph.nodes)}
 
     def helper_name(self, base: str) -> str:
         """A fresh name for a helper layer (``conv_pad``, or ``conv_pad_1`` if that is taken)."""
@@ -525,7 +525,7 @@ def _resolve(net: NetworkReport, weights: Mapping[str, Any] | str | os.PathLike 
 
     if weights is None or isinstance(weights, (str, os.PathLike)):
         return resolve_weights(net, weights, seed)
-    return validate_weights(weights, net)
+    return validate_weights(net, weights)
 
 
 def _keras_limits(node: Node, info: Any) -> Diagnostic | None:
@@ -577,14 +577,19 @@ def build_model(net: NetworkReport | Graph) -> Any:
         raise NetspecError(problems)
     ctx = _Context(graph)
     keras = ctx.keras
-    tensors = {graph.input.name: keras.Input(shape=graph.input.shape, name=graph.input.name)}
+    tensors = {i.name: keras.Input(shape=i.shape, name=i.name) for i in graph.inputs}
     for node in graph.nodes:
         try:
             tensors[node.name] = LOWERINGS[node.op](node, [tensors[i] for i in node.inputs], ctx)
         except (ValueError, TypeError) as err:  # Keras rejects something the checker allowed
             raise NetspecError([Diagnostic.error(
                 "E605", f"layer {node.name!r} ({node.op}): Keras cannot build it: {err}", node.span)]) from None
-    model = keras.Model(inputs=tensors[graph.input.name], outputs=tensors[graph.output], name=graph.name)
+    # One input or output stays a plain tensor (model.input / model.output, as before); several
+    # are lists in the network's order, named as the spec names them.
+    ins = [tensors[i.name] for i in graph.inputs]
+    outs = [tensors[o] for o in graph.outputs]
+    model = keras.Model(inputs=ins[0] if len(ins) == 1 else ins, outputs=outs[0] if len(outs) == 1 else outs,
+                        name=graph.name)
     return model
 
 
@@ -595,8 +600,9 @@ def to_keras(net: NetworkReport | Graph, weights: Mapping[str, Any] | str | os.P
     ``weights`` is a weights dict (``"layer/weight" -> array``), a ``.npz``
     or ``.keras`` path, or None for fresh ones from
     :func:`netspec.targets.weights.init_weights` with ``seed``.
-    The input is ``keras.Input(shape=input.shape, name=input.name)`` with
-    ``?`` sizes as None.
+    Each input is ``keras.Input(shape=input.shape, name=input.name)`` with
+    ``?`` sizes as None; a network with several inputs or outputs is a
+    functional model over lists of them, in the spec's order.
 
     >>> import netspec, numpy as np
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, name='fc') }")
@@ -604,10 +610,14 @@ def to_keras(net: NetworkReport | Graph, weights: Mapping[str, Any] | str | os.P
     >>> to_keras(net, w).predict(np.ones((1, 3), np.float32), verbose=0).tolist()
     [[3.0, 3.0]]
     """
+    from .weights import need_net, need_weights
+
+    need_net("to_keras(net, weights=None, seed=0)", net, graphs=True)
+    need_weights("to_keras(net, weights=None, seed=0)", weights, paths=True, optional=True)
     net = _report(net)
     values = _resolve(net, weights, seed)
     model = build_model(net)
-    weights_to_keras(model, values, net)
+    weights_to_keras(model, net, values)
     return model
 
 
@@ -622,7 +632,7 @@ def _layer(model: Any, name: str, what: str) -> Any:
             "E601", f"the Keras model{what} has no layer {name!r}, which the network needs")]) from None
 
 
-def weights_to_keras(model: Any, weights: Mapping[str, Any], net: NetworkReport) -> None:
+def weights_to_keras(model: Any, net: NetworkReport, weights: Mapping[str, Any]) -> None:
     """Load a weights dict (the contract's format, checked first: E601) into the model's layers.
 
     Each weight goes to the variable of the same name in the layer of the
@@ -631,13 +641,13 @@ def weights_to_keras(model: Any, weights: Mapping[str, Any], net: NetworkReport)
     >>> import netspec, numpy as np
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, name='fc') }")
     >>> model = build_model(net)
-    >>> weights_to_keras(model, {"fc/kernel": np.ones((3, 2)), "fc/bias": np.ones(2)}, net)
+    >>> weights_to_keras(model, net, {"fc/kernel": np.ones((3, 2)), "fc/bias": np.ones(2)})
     >>> model.get_layer("fc").bias.numpy().tolist()
     [1.0, 1.0]
     """
     from .weights import validate_weights
 
-    values = validate_weights(weights, net)
+    values = validate_weights(net, weights)
     for node in net.graph.nodes:  # type: ignore[union-attr]
         specs = net.layers[node.name].weights
         if not specs:
@@ -656,7 +666,7 @@ def weights_to_keras(model: Any, weights: Mapping[str, Any], net: NetworkReport)
             var.assign(values[key])
 
 
-def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkReport) -> dict[str, np.ndarray]:
+def weights_from_keras(net: NetworkReport, path_or_model: str | os.PathLike | Any) -> dict[str, np.ndarray]:
     """The weights of a trained ``.keras`` file (or a loaded model) in the contract's format.
 
     Reads the layer named as each node and its variables by Keras name; the
@@ -667,11 +677,12 @@ def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkRepor
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, name='fc') }")
     >>> p = os.path.join(tempfile.mkdtemp(), "m.keras")
     >>> compile_keras(net, p, seed=1)
-    >>> sorted((k, v.shape) for k, v in weights_from_keras(p, net).items())
+    >>> sorted((k, v.shape) for k, v in weights_from_keras(net, p).items())
     [('fc/bias', (2,)), ('fc/kernel', (3, 2))]
     """
-    from .weights import validate_weights
+    from .weights import need_net, validate_weights
 
+    need_net("weights_from_keras(net, path_or_model)", net)
     keras = import_keras()
     source = None
     model = path_or_model
@@ -697,7 +708,7 @@ def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkRepor
             continue
         for var in _layer(model, node.name, what).weights:
             out[f"{node.name}/{var.name}"] = np.asarray(var.numpy(), dtype=np.float32)
-    return validate_weights(out, net, source)
+    return validate_weights(net, out, source)
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -726,7 +737,7 @@ def save_model(model: Any, output: str | os.PathLike) -> None:
         raise NetspecError([Diagnostic.error("E603", f"cannot write {output}: {err}")]) from None
 
 
-def compile_keras(net: NetworkReport, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+def compile_keras(net: NetworkReport, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,
                   seed: int = 0) -> None:
     """``netspec compile --target keras``: build the model and save it as ``.keras``.
 
