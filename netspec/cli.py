@@ -7,6 +7,7 @@ no Python traceback reaches the user.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -30,6 +31,20 @@ def _silence_codes(values: Iterable[str]) -> list[str]:
             raise click.BadParameter(f"{code!r} is not a warning code; expected one of {', '.join(warnings)}",
                                      param_hint="'--silence'")
     return codes
+
+
+def _input_shape(value: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 512,512,3`` as a tuple of positive sizes."""
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(d < 1 for d in sizes):
+        raise click.BadParameter(f"{value!r} is not a list of positive sizes such as 512,512,3",
+                                 param_hint="'--input-shape'")
+    return sizes
 
 
 def _emit(diagnostics: Iterable[Diagnostic]) -> None:
@@ -111,13 +126,15 @@ def main() -> None:
     """netspec: check CNN specs (.net files) and compile them to NumPy, Keras and ONNX."""
 
 
-def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
-    """A click callback: the option's value parsed, beside the text as written."""
+def _parsed(kind: str) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
+    """A click callback: the option's value parsed (``kind``: 'count' or 'bytes'), beside the text as written."""
     def callback(ctx: Any, param: Any, value: str | None) -> tuple[int, str] | None:
         if value is None:
             return None
+        from .analysis.budgets import parse_bytes, parse_count
+
         try:
-            return parse(value), value
+            return (parse_count if kind == "count" else parse_bytes)(value), value
         except ValueError as err:
             raise click.BadParameter(str(err)) from None
     return callback
@@ -125,8 +142,6 @@ def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tup
 
 def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
     """check's memory, folding and budget options (netspec.analysis), passed on as ``analysis``."""
-    from .analysis.budgets import parse_bytes, parse_count
-
     flags = [
         click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Batch size of the memory figures."),
@@ -136,11 +151,11 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Add training memory with this optimizer."),
         click.option("--depth", type=click.IntRange(min=0), default=None,
                      help="Fold block calls nested deeper than N into one row each."),
-        click.option("--max-params", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-params", callback=_parsed("count"), metavar="N",
                      help="Fail (E504) above N parameters, e.g. 5M."),
-        click.option("--max-macs", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-macs", callback=_parsed("count"), metavar="N",
                      help="Fail (E505) above N MACs per sample, e.g. 1G."),
-        click.option("--max-memory", callback=_parsed(parse_bytes), metavar="SIZE",
+        click.option("--max-memory", callback=_parsed("bytes"), metavar="SIZE",
                      help="Fail (E506) above SIZE of memory at the batch size, e.g. 2GiB."),
     ]
     for flag in reversed(flags):
@@ -149,14 +164,16 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """(AnalysisOptions, Budgets) from check's analysis flags, as written on the command line."""
-    from .analysis.budgets import Budgets
+    """(AnalysisOptions, Budgets or None) from check's analysis flags, as written on the command line."""
     from .analysis.summary import AnalysisOptions
 
     options = AnalysisOptions(kwargs["batch_size"], kwargs["dtype"], kwargs["training"], kwargs["depth"])
     limits = [kwargs["max_params"], kwargs["max_macs"], kwargs["max_memory"]]
-    budgets = Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
-    return options, budgets
+    if not any(limits):
+        return options, None
+    from .analysis.budgets import Budgets
+
+    return options, Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
 
 
 @main.command()
@@ -167,17 +184,23 @@ def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
 @click.option("--summary", is_flag=True, help="Print each network's totals only, without the table of layers.")
 @click.option("--silence", "-s", multiple=True, metavar="CODE",
               help="Silence a warning code (repeatable, or comma-separated), e.g. -s W103.")
+@click.option("--input-shape", "input_shape", metavar="D1,D2,...",
+              help="Check at these input sizes (without the batch axis), e.g. 512,512,3; "
+                   "replaces symbolic sizes such as [H, W, 3].")
+@click.option("--explain", "explain", metavar="LAYER",
+              help="Show the arithmetic behind a layer's row (size, weights, MACs, receptive field); "
+                   "'all' for every layer.")
 @_analysis_flags
 @_guard
 def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
-          **analysis: Any) -> None:
+          input_shape: str | None, explain: str | None, **analysis: Any) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, FLOPs, receptive fields, memory."""
     from .analysis.report import format_summary, format_table, to_json
     from .frontend.elaborate import check_file
 
     options, budgets = _analysis_setup(analysis)
 
-    report = check_file(file, _silence_codes(silence))
+    report = check_file(file, _silence_codes(silence), _input_shape(input_shape))
     nets = list(report.networks)
     extra: list[Diagnostic] = []
     if network is not None:
@@ -187,12 +210,13 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
                 report.network(network)
             except NetspecError as err:
                 extra = list(err.diagnostics)
-    if budgets.any:
+    if budgets is not None:
         from .analysis.budgets import check_budgets
         from .analysis.summary import network_memory
 
         extra += [d for n in nets for d in check_budgets(n, budgets, network_memory(n, options))]
     diagnostics = list(report.diagnostics) + [d for n in nets for d in n.diagnostics] + extra
+    explained = _explanations(nets, explain) if explain is not None else None
     errors = any(d.is_error for d in diagnostics)
     warnings = any(not d.is_error for d in diagnostics)
     failed = errors or (strict and warnings)
@@ -205,6 +229,10 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
         if summary:
             for entry in out["networks"]:
                 entry.pop("layers", None)
+        if explained is not None:
+            for entry in out["networks"]:
+                if entry["name"] in explained:
+                    entry["explain"] = explained[entry["name"]].split("\n")
         click.echo(json.dumps(out))
         if diagnostics:
             _emit(diagnostics)
@@ -212,10 +240,28 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
         _emit(diagnostics)
         show = format_summary if summary else format_table
         tables = [show(n, options) for n in nets if n.ok]
+        if explained is not None:
+            tables = [text if len(explained) == 1 else f"network {name}\n\n{text}" for name, text in explained.items()]
         if tables:
             click.echo("\n\n".join(tables))
     if failed:
         sys.exit(1)
+
+
+def _explanations(nets: list[Any], which: str) -> dict[str, str]:
+    """``--explain``: each network's explanation of the layer (or ``all``); a name that no
+    network has is a command-line error with a did-you-mean."""
+    from .analysis.explain import explain_network, layer_names
+    from .core.argtypes import did_you_mean
+
+    ok = [n for n in nets if n.ok]
+    found = {n.name: explain_network(n, which) for n in ok if which == "all" or which in layer_names(n)}
+    if not found and ok:
+        names = [name for n in ok for name in layer_names(n)]
+        where = f"network {ok[0].name!r}" if len(ok) == 1 else "any network"
+        raise click.BadParameter(f"no layer {which!r} in {where}{did_you_mean(which, names)} "
+                                 "(or 'all' for every layer)", param_hint="'--explain'")
+    return found
 
 
 @main.command(name="import")
@@ -312,6 +358,91 @@ def fmt_(files: tuple[str, ...], check_only: bool) -> None:
     from .tools.fmt import run_fmt
 
     sys.exit(run_fmt(files, check=check_only))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--network", "-n", "networks", multiple=True,
+              help="Which network: once for both files, twice for old and new (with one FILE: required twice).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Batch size of the memory figures.")
+@click.option("--dtype", type=click.Choice(["float32", "float16", "bfloat16"]), default="float32", show_default=True)
+@_guard
+def diff(files: tuple[str, ...], networks: tuple[str, ...], fmt: str, batch_size: int, dtype: str) -> None:
+    """Layer by layer, what changed from OLD.net to NEW.net (or between two networks of one file)."""
+    if len(files) > 2 or len(networks) > 2:
+        raise click.UsageError("give one or two files, and at most two --network names")
+    if len(files) == 1 and len(networks) != 2:
+        raise click.UsageError("with one file, name the two networks to compare: -n OLD -n NEW")
+    old_file, new_file = files[0], files[-1]
+    names = (list(networks) * 2)[:2] if networks else [None, None]
+    from .tools.diff import diff_json, diff_networks, format_diff
+
+    old, new = _load(old_file, names[0]), _load(new_file, names[1])
+    d = diff_networks(old, new, batch_size, dtype)
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps(diff_json(d)))
+    else:
+        click.echo(format_diff(d, old_file, new_file))
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Picture to write: .svg, .html or .dot (Graphviz text).")
+@click.option("--network", "-n", help="Which network in FILE.")
+@click.option("--depth", type=click.IntRange(min=0), default=None,
+              help="Fold block calls nested deeper than N into one box each.")
+@_guard
+def draw(file: str, output: str, network: str | None, depth: int | None) -> None:
+    """Draw FILE's network: layers, shapes on the edges, block calls as frames (no Graphviz needed)."""
+    from .tools.draw import FORMATS, render
+
+    _check_output(output, tuple(FORMATS), "pictures", file)
+    net = _load(file, network)
+    fmt = {".svg": "svg", ".html": "html", ".htm": "html", ".dot": "dot", ".gv": "dot"}[
+        os.path.splitext(output)[1].lower()]
+    text = render(net, fmt, depth)
+    from .core.fileio import atomic_output
+
+    try:
+        with atomic_output(output) as tmp, open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        _fail([Diagnostic.error("E603", f"cannot write {output}: {err}")])
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--network", "-n", help="Which network in FILE.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Keep the ONNX export here (.onnx).")
+@click.option("--weights", "-w", type=click.Path(exists=True, dir_okay=False), help="Weights (.npz or .keras).")
+@click.option("--no-browser", is_flag=True, help="Only serve the model; print the address.")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port for Netron to serve on.")
+@_guard
+def view(file: str, network: str | None, output: str | None, weights: str | None, no_browser: bool,
+         port: int | None) -> None:
+    """Open FILE's network in Netron, from its ONNX export (needs the 'view' extra)."""
+    try:
+        import netron
+    except ImportError as err:
+        click.echo(f"error: netspec view needs netron ({err}); install it with: pip install 'netspec[view]'", err=True)
+        sys.exit(2)
+    if output is not None:
+        _check_output(output, (".onnx",), "ONNX models", file, weights)
+    net = _load(file, network)
+    from .tools.view import export_for_view, open_in_netron
+
+    path = export_for_view(net, output, weights)
+    address = open_in_netron(path, browse=not no_browser, port=port, netron=netron)
+    click.echo(f"serving {path} at {address}; press Ctrl-C to stop")
+    try:
+        netron.wait()
+    except KeyboardInterrupt:
+        pass
 
 
 @main.command()

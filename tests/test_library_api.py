@@ -236,7 +236,8 @@ def test_to_source_round_trip() -> None:
 def test_canonical_op_and_codes() -> None:
     assert netspec.canonical_op("Conv2D") == "conv2d"
     assert netspec.canonical_op("BatchNormalization") == "batchnorm"
-    assert netspec.canonical_op("conv3d") is None
+    assert netspec.canonical_op("Conv3DTranspose") == "conv3d_transpose"
+    assert netspec.canonical_op("conv4d") is None
     assert all(len(code) == 4 and code[0] in "EW" for code in netspec.CODES)
     assert isinstance(netspec.__version__, str) and netspec.__version__.count(".") >= 1
 

@@ -44,7 +44,8 @@ __all__ = [
 ]
 
 #: Layers that can take over a following batchnorm or activation.
-FUSABLE = frozenset({"conv2d", "depthwise_conv2d", "separable_conv2d", "dense"})
+FUSABLE = frozenset({"conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d", "separable_conv1d",
+                     "separable_conv2d", "conv1d_transpose", "conv2d_transpose", "conv3d_transpose", "dense"})
 #: Ops whose output shares memory with their input (never written in place behind another's back).
 VIEW_OPS = frozenset({"dropout", "flatten", "reshape", "linear"})
 
@@ -114,8 +115,11 @@ def folds_batchnorm(node: Node, bn: Node) -> bool:
         return False
     if node.op == "dense":
         return bn.attrs.axis == -1  # dense acts on the last axis of any rank: only that axis folds
+    if node.op.endswith("_transpose"):
+        return False  # its kernel keeps the output channels on axis -2: activations fuse, batchnorms do not
+    rank = len(a.kernel_size) + 2
     channel_axis = -1 if a.data_format == "channels_last" else 1
-    return bn.attrs.axis % 4 == channel_axis % 4
+    return bn.attrs.axis % rank == channel_axis % rank
 
 
 def fuse(nodes: list[Node], outputs: str | tuple[str, ...]) -> list[tuple[Node, tuple[str, ...]]]:
@@ -172,7 +176,7 @@ def is_view(node: Node) -> bool:
         return True
     if node.op == "activation" and node.attrs.activation == "linear":
         return True
-    return node.op == "zeropad2d" and not any(sum(node.attrs.padding, ()))
+    return node.op.startswith("zeropad") and not any(sum(node.attrs.padding, ()))
 
 
 def execution_plan(graph: Graph, fuse_layers: bool = True, keep_all: bool = False) -> list[PlanStep]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from .diagnostics import Diagnostic, NetspecError, Note
 from .ir import Graph, Input, Node, Shape
+from .lints import covered_by_sibling, refine_warnings
 from .ops import OPS, ShapeError, WeightSpec
 
 __all__ = [
@@ -40,7 +41,8 @@ __all__ = [
 #: Most scalars one tensor (per sample) or one weight may hold before netspec calls it too large.
 MAX_ELEMENTS = 2**31 - 1
 
-#: A receptive field: ("window", rf_h, rf_w, jump_h, jump_w), ("global",), or None (no spatial axes).
+#: A receptive field: ("window", sizes, jumps) with one entry per spatial axis (a jump is a Fraction
+#: after an upsampling), ("global",), or None (no spatial axes).
 RF = tuple[Any, ...] | None
 
 
@@ -65,13 +67,18 @@ class LayerInfo:
         return self.trainable + self.non_trainable
 
     @property
-    def receptive_field(self) -> tuple[int, int] | str | None:
-        """``(h, w)`` in input pixels, ``'global'``, or None for a non-spatial network."""
+    def receptive_field(self) -> tuple[int | str, ...] | str | None:
+        """One size per spatial axis (``(h, w)`` for images) in input cells, ``'global'``, or None.
+
+        An axis along which the layer (or one before it) mixes every
+        position, such as ``softmax(axis=1)``, is ``'global'`` on its own:
+        ``('global', 5)``.
+        """
         if self.rf is None:
             return None
         if self.rf[0] == "global":
             return "global"
-        return self.rf[1], self.rf[2]
+        return tuple("global" if r == math.inf else math.ceil(r) for r in self.rf[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,8 @@ class NetworkReport:
     #: Every node the checker took, in order, with its info (None where it failed), unused and
     #: failed ones included, even when ``graph`` is None: what an editor shows at each line.
     checked: tuple[tuple[Node, LayerInfo | None], ...] = field(default=(), compare=False, repr=False)
+    #: The symbolic pass's report (:mod:`netspec.core.symbolic`) when the input has symbolic sizes.
+    symbolic: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -155,14 +164,72 @@ class NetworkReport:
 
 
 def input_rf(shape: Shape, data_format: str) -> RF:
-    """The receptive field of an input tensor: one pixel if it is an image.
+    """The receptive field of an input tensor: one cell if it is a signal, an image or a volume.
 
     >>> input_rf((28, 28, 1), "channels_last")
-    ('window', 1, 1, 1, 1)
+    ('window', (1, 1), (1, 1))
     >>> input_rf((10,), "channels_last") is None
     True
     """
-    return ("window", 1, 1, 1, 1) if len(shape) == 3 else None
+    n = len(shape) - 1
+    return ("window", (1,) * n, (1,) * n) if 1 <= n <= 3 else None
+
+
+def _axis_index(axis: Any, rank: int) -> int | None:
+    """A Keras axis (counting the batch axis) as an index into the shape without it."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        return None
+    a = axis if axis >= 0 else rank + 1 + axis
+    return a - 1 if 1 <= a <= rank else None
+
+
+#: Ops that mix every position along the axes named by their ``axis`` argument.
+_AXIS_MIXING = ("softmax", "log_softmax", "sparsemax", "layernorm", "unit_normalization")
+
+
+def mixed_axes(op: str, attrs: Any, shape: Shape) -> set[int]:
+    """Indices (into ``shape``, no batch axis) along which ``op`` mixes every position.
+
+    ``dense`` acts on the last axis, ``softmax`` and the normalizations over
+    their ``axis``, ``groupnorm`` over everything but the batch.
+
+    >>> from netspec.core import ops
+    >>> sorted(mixed_axes("softmax", ops.Softmax(axis=1), (16, 16, 3)))
+    [0]
+    >>> sorted(mixed_axes("dense", None, (3, 16, 16))), sorted(mixed_axes("relu", None, (16, 16, 3)))
+    ([2], [])
+    """
+    rank = len(shape)
+    if op == "dense":
+        return {rank - 1}
+    if op == "groupnorm":
+        return set(range(rank))
+    if op in _AXIS_MIXING:
+        axis = getattr(attrs, "axis", -1)
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        return {i for i in (_axis_index(a, rank) for a in axes) if i is not None}
+    return set()
+
+
+def _spatial_positions(shape: Shape, data_format: str) -> list[int]:
+    n = len(shape) - 1
+    return list(range(n)) if data_format == "channels_last" else list(range(1, n + 1))
+
+
+def _global_along(op: str, attrs: Any, in_shapes: list[Shape], rf: RF, data_format: str) -> RF:
+    """``rf`` made global along the spatial axes the op mixes (issue 9 item 1)."""
+    if rf is None or rf[0] != "window" or not in_shapes or OPS[op].rf != "identity":
+        return rf
+    shape = in_shapes[0]
+    fmt = getattr(attrs, "data_format", None) or data_format
+    mixed = mixed_axes(op, attrs, shape)
+    positions = _spatial_positions(shape, fmt)
+    if not mixed or len(positions) != len(rf[1]):
+        return rf
+    reach = tuple(math.inf if pos in mixed else r for pos, r in zip(positions, rf[1]))
+    if all(r == math.inf for r in reach):
+        return ("global",)
+    return ("window", reach, rf[2])
 
 
 def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
@@ -177,10 +244,16 @@ def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
     if opdef.rf == "merge":
         if any(r is None or r[0] == "global" for r in rfs):
             return ("global",) if all(r is not None for r in rfs) else None
-        return ("window", max(r[1] for r in rfs), max(r[2] for r in rfs), first[3], first[4])  # type: ignore[index]
-    (kh, kw), (sh, sw) = opdef.window(attrs)  # type: ignore[misc]
-    _, rh, rw, jh, jw = first
-    return ("window", rh + (kh - 1) * jh, rw + (kw - 1) * jw, jh * sh, jw * sw)
+        if len({len(r[1]) for r in rfs}) != 1:  # type: ignore[index]
+            return ("global",)
+        return ("window", tuple(map(max, *(r[1] for r in rfs))) if len(rfs) > 1 else first[1],  # type: ignore[index]
+                first[2])
+    sizes, strides = opdef.window(attrs)  # type: ignore[misc]
+    _, reach, jumps = first
+    if len(sizes) != len(reach):
+        return ("global",)
+    return ("window", tuple(r + (k - 1) * j for r, k, j in zip(reach, sizes, jumps)),
+            tuple(j * s for j, s in zip(jumps, strides)))
 
 
 class NodeProblem(Exception):
@@ -195,9 +268,11 @@ class NodeProblem(Exception):
 
 
 def analyze_node(
-    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF]
+    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF], data_format: str = "channels_last"
 ) -> tuple[LayerInfo, list[tuple[str, str, str | None]]]:
     """Check one node given its inputs; returns its info and its warnings.
+
+    ``data_format`` is the network's layout (for ops without their own).
 
     ``attrs`` must be normalized (see :meth:`netspec.core.ops.OpDef.normalize`).
     Raises :class:`NodeProblem` for an error.
@@ -233,7 +308,7 @@ def analyze_node(
                 f"(limit {MAX_ELEMENTS:,})")
     trainable = sum(w.size for w in weights if w.trainable)
     non_trainable = sum(w.size for w in weights if not w.trainable)
-    rf = _next_rf(op, attrs, in_rfs)
+    rf = _global_along(op, attrs, in_shapes, _next_rf(op, attrs, in_rfs), data_format)
     return LayerInfo(shape, weights, trainable, non_trainable, macs, rf), warnings
 
 
@@ -272,6 +347,7 @@ class GraphChecker:
         self.layers: dict[str, LayerInfo] = {}
         self.diagnostics: list[Diagnostic] = []
         self.nodes: list[Node] = []
+        self.deferred: list[tuple[Node, Diagnostic]] = []
 
     def add(self, node: Node) -> Shape | None:
         """Check one node; returns its output shape, or None if it (or an input) failed."""
@@ -304,7 +380,8 @@ class GraphChecker:
             self.shapes[node.name] = None
             return None
         try:
-            info, warns = analyze_node(node.op, attrs, in_shapes, [self.rfs[i] for i in node.inputs])  # type: ignore[arg-type]
+            info, warns = analyze_node(node.op, attrs, in_shapes, [self.rfs[i] for i in node.inputs],  # type: ignore[arg-type]
+                                       self.format)
         except NodeProblem as problem:
             notes = []
             if problem.input_index is not None:
@@ -320,13 +397,18 @@ class GraphChecker:
         self.shapes[node.name] = info.shape
         self.rfs[node.name] = info.rf
         self.layers[node.name] = info
+        warns = refine_warnings(node, attrs, in_shapes, warns, self.producers, self.format)  # type: ignore[arg-type]
         for code, message, arg in warns:
             if code not in self.silenced:
                 if not message.startswith(node.name + " "):
                     message = f"{node.name}: {message}"
-                self.diagnostics.append(Diagnostic.warning(
+                diag = Diagnostic.warning(
                     code, message, node.arg_span(arg) if arg else node.span,
-                    [Note("in the block called here", s) for s in reversed(node.call_sites)]))
+                    [Note("in the block called here", s) for s in reversed(node.call_sites)])
+                if code == "W104":  # a projection's sibling may read what it skips: known at the end
+                    self.deferred.append((node, diag))
+                else:
+                    self.diagnostics.append(diag)
         return info.shape
 
     def report(self, name: str, outputs: str | Sequence[str], span: Any = None,
@@ -340,6 +422,7 @@ class GraphChecker:
         """
         outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
         diags = list(extra) + self.diagnostics
+        diags += [d for node, d in self.deferred if not covered_by_sibling(node, self.nodes, self.producers)]
         for output in outs:
             if output not in self.shapes:
                 diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))

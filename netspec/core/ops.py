@@ -28,14 +28,6 @@ from typing import Any
 from . import argtypes as at
 from .argtypes import KerasObject, PaddingSpec
 from .ir import Shape
-from .shapes import (
-    SizeError,
-    channel_axis,
-    dropped_cells,
-    effective_window,
-    spatial_axes,
-    window_output,
-)
 
 __all__ = [
     "ACTIVATION_FLOPS",
@@ -349,21 +341,6 @@ def make_attrs(attrs_class: type, values: dict[str, Any]) -> Any:
 # --- helpers for the rules -------------------------------------------------------
 
 
-def _image(op: str, shape: Shape, fmt: str) -> tuple[int | None, int | None, int | None]:
-    """(H, W, C) of a rank-3 input, whatever the layout."""
-    if len(shape) != 3:
-        layout = "(H, W, C)" if fmt == "channels_last" else "(C, H, W)"
-        raise ShapeError(
-            "E405", f"{op} needs a 3-D input {layout} without the batch axis, got shape {_fmt(shape)}"
-        )
-    h, w = (shape[i] for i in spatial_axes(fmt))
-    return h, w, shape[channel_axis(fmt)]
-
-
-def _compose(fmt: str, h: int | None, w: int | None, c: int | None) -> Shape:
-    return (h, w, c) if fmt == "channels_last" else (c, h, w)
-
-
 def _known_channels(op: str, c: int | None) -> int:
     if c is None:
         raise ShapeError("E404", f"{op} needs a known channel count, got an unknown size (?)")
@@ -372,34 +349,6 @@ def _known_channels(op: str, c: int | None) -> int:
 
 def _fmt(shape: Shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _side_pads(padding: PaddingSpec, side: int) -> str | tuple[int, int]:
-    return padding if isinstance(padding, str) else padding[side]
-
-
-def _windowed(op: str, shape: Shape, fmt: str, size, strides, dilation, padding):
-    """Output (H, W) of a sliding window, with the arithmetic in the error."""
-    h, w, c = _image(op, shape, fmt)
-    out = []
-    for side, (length, axis_name) in enumerate(((h, "height"), (w, "width"))):
-        try:
-            out.append(
-                window_output(length, size[side], strides[side], dilation[side], _side_pads(padding, side))
-            )
-        except SizeError as err:
-            raise ShapeError(
-                "E401",
-                f"{op} output {axis_name} would be {err.size}: {err.arithmetic} "
-                f"(input {axis_name} {length}, window {size[side]}, stride {strides[side]}, "
-                f"dilation {dilation[side]}, padding {_show_pad(padding, side)})",
-                "kernel_size" if op != "maxpool2d" and op != "avgpool2d" else "pool_size",
-            ) from None
-    return out[0], out[1], c
-
-
-def _show_pad(padding: PaddingSpec, side: int) -> str:
-    return repr(padding) if isinstance(padding, str) else str(padding[side])
 
 
 def _prod(dims: Sequence[int | None]) -> int | None:
@@ -413,35 +362,6 @@ def _prod(dims: Sequence[int | None]) -> int | None:
 
 def _mul(*factors: int | None) -> int | None:
     return _prod(factors)
-
-
-def _window_warnings(op: str, shape: Shape, fmt: str, size, strides, dilation, padding, kernel_arg: str):
-    if len(shape) != 3:
-        return []
-    h, w, _ = _image(op, shape, fmt)
-    skipped, dropped = [], []
-    for side, (length, axis_name) in enumerate(((h, "rows"), (w, "columns"))):
-        window = effective_window(size[side], dilation[side])
-        if strides[side] > window:
-            skipped.append(f"{strides[side] - window} of every {strides[side]} input {axis_name}")
-            continue
-        lost = dropped_cells(length, size[side], strides[side], dilation[side], _side_pads(padding, side))
-        if lost:
-            dropped.append(f"the last {lost} of {length} {axis_name}")
-    # One warning per kind, naming both axes: both point at the same `strides` argument.
-    out = []
-    if skipped:
-        out.append(("W104", f"{op} stride {_pair(strides)} is larger than its window "
-                    f"{_pair(tuple(effective_window(k, d) for k, d in zip(size, dilation)))}: "
-                    f"{' and '.join(skipped)} are never read", "strides"))
-    if dropped:
-        out.append(("W101", f"{op} stride {_pair(strides)} does not tile the input: "
-                    f"{' and '.join(dropped)} are silently dropped", "strides"))
-    return out
-
-
-def _pair(values: Sequence[int]) -> str:
-    return str(values[0]) if values[0] == values[1] else f"({values[0]}, {values[1]})"
 
 
 # --- OpDef ---------------------------------------------------------------------------
@@ -526,6 +446,9 @@ class OpDef:
     rf: str = "identity"
     merge: bool = False
     flops: Callable[[Any, list[Shape], Shape, int | None], int | None] | None = None
+    #: ``explain(attrs, in_shapes, out_shape)`` -> :class:`netspec.core.explain.Explanation`: the
+    #: arithmetic behind the op's output size and MACs (``check --explain``); optional.
+    explain: Callable[[Any, list[Shape], Shape], Any] | None = None
 
     def normalize(self, attrs: Any, default_format: str) -> Any:
         """Fill in what defaults to the network (``data_format``) or to another argument.
@@ -536,158 +459,9 @@ class OpDef:
         changes: dict[str, Any] = {}
         if hasattr(attrs, "data_format") and attrs.data_format is None:
             changes["data_format"] = default_format
-        if isinstance(attrs, Pool2D) and attrs.strides is None:
+        if hasattr(attrs, "pool_size") and attrs.strides is None:
             changes["strides"] = attrs.pool_size
         return dataclasses.replace(attrs, **changes) if changes else attrs
-
-
-# conv2d ------------------------------------------------------------------------
-
-
-def _conv_validate(attrs: Any) -> list[tuple[str, str, str | None]]:
-    if max(attrs.strides) > 1 and max(attrs.dilation_rate) > 1:
-        return [(
-            "E306",
-            f"strides {attrs.strides} > 1 cannot be combined with dilation_rate {attrs.dilation_rate} > 1 "
-            "(Keras rejects it)",
-            "dilation_rate",
-        )]
-    return []
-
-
-def _conv2d_validate(attrs: Conv2D) -> list[tuple[str, str, str | None]]:
-    out = _conv_validate(attrs)
-    if attrs.filters % attrs.groups:
-        out.append(("E402", f"groups={attrs.groups} does not divide filters={attrs.filters}", "groups"))
-    return out
-
-
-def _conv2d_infer(a: Conv2D, shapes: list[Shape]) -> Shape:
-    h, w, c = _windowed("conv2d", shapes[0], a.data_format, a.kernel_size, a.strides, a.dilation_rate, a.padding)
-    c = _known_channels("conv2d", c)
-    if c % a.groups:
-        raise ShapeError(
-            "E402", f"groups={a.groups} does not divide the {c} input channels ({c} % {a.groups} = {c % a.groups})",
-            "groups",
-        )
-    return _compose(a.data_format, h, w, a.filters)
-
-
-def _conv2d_weights(a: Conv2D, shapes: list[Shape]) -> list[WeightSpec]:
-    _, _, c = _image("conv2d", shapes[0], a.data_format)
-    c = _known_channels("conv2d", c)
-    out = [WeightSpec("kernel", (*a.kernel_size, c // a.groups, a.filters), True,
-                      a.kernel_initializer, a.kernel_regularizer, a.kernel_constraint)]
-    if a.use_bias:
-        out.append(WeightSpec("bias", (a.filters,), True, a.bias_initializer, a.bias_regularizer, a.bias_constraint))
-    return out
-
-
-def _conv2d_macs(a: Conv2D, shapes: list[Shape], out: Shape) -> int | None:
-    c = _image("conv2d", shapes[0], a.data_format)[2]
-    return _mul(_prod(out), a.kernel_size[0] * a.kernel_size[1], None if c is None else c // a.groups)
-
-
-def _kernel_warnings(op: str, kernel: tuple[int, int]) -> list[tuple[str, str, str | None]]:
-    even = [k for k in kernel if k % 2 == 0]
-    if even:
-        return [("W103", f"{op} has an even kernel size {kernel}: its output is shifted half a pixel", "kernel_size")]
-    return []
-
-
-def _conv_window_warnings(op: str):
-    def warnings(a: Any, shapes: list[Shape]):
-        return _kernel_warnings(op, a.kernel_size) + _window_warnings(
-            op, shapes[0], a.data_format, a.kernel_size, a.strides, a.dilation_rate, a.padding, "kernel_size"
-        )
-    return warnings
-
-
-def _conv_window(a: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-    return (
-        (effective_window(a.kernel_size[0], a.dilation_rate[0]), effective_window(a.kernel_size[1], a.dilation_rate[1])),
-        a.strides,
-    )
-
-
-# depthwise / separable -------------------------------------------------------------
-
-
-def _depthwise_infer(op: str):
-    def infer(a: Any, shapes: list[Shape]) -> Shape:
-        h, w, c = _windowed(op, shapes[0], a.data_format, a.kernel_size, a.strides, a.dilation_rate, a.padding)
-        c = _known_channels(op, c)
-        return _compose(a.data_format, h, w, a.filters if op == "separable_conv2d" else c * a.depth_multiplier)
-    return infer
-
-
-def _depthwise_weights(a: DepthwiseConv2D, shapes: list[Shape]) -> list[WeightSpec]:
-    c = _known_channels("depthwise_conv2d", _image("depthwise_conv2d", shapes[0], a.data_format)[2])
-    out = [WeightSpec("kernel", (*a.kernel_size, c, a.depth_multiplier), True,
-                      a.depthwise_initializer, a.depthwise_regularizer, a.depthwise_constraint)]
-    if a.use_bias:
-        out.append(WeightSpec("bias", (c * a.depth_multiplier,), True,
-                              a.bias_initializer, a.bias_regularizer, a.bias_constraint))
-    return out
-
-
-def _depthwise_macs(a: DepthwiseConv2D, shapes: list[Shape], out: Shape) -> int | None:
-    return _mul(_prod(out), a.kernel_size[0] * a.kernel_size[1])
-
-
-def _separable_weights(a: SeparableConv2D, shapes: list[Shape]) -> list[WeightSpec]:
-    c = _known_channels("separable_conv2d", _image("separable_conv2d", shapes[0], a.data_format)[2])
-    out = [
-        WeightSpec("depthwise_kernel", (*a.kernel_size, c, a.depth_multiplier), True,
-                   a.depthwise_initializer, a.depthwise_regularizer, a.depthwise_constraint),
-        WeightSpec("pointwise_kernel", (1, 1, c * a.depth_multiplier, a.filters), True,
-                   a.pointwise_initializer, a.pointwise_regularizer, a.pointwise_constraint),
-    ]
-    if a.use_bias:
-        out.append(WeightSpec("bias", (a.filters,), True, a.bias_initializer, a.bias_regularizer, a.bias_constraint))
-    return out
-
-
-def _separable_macs(a: SeparableConv2D, shapes: list[Shape], out: Shape) -> int | None:
-    h, w, c = _image("separable_conv2d", out, a.data_format)
-    cin = _image("separable_conv2d", shapes[0], a.data_format)[2]
-    mid = None if cin is None else cin * a.depth_multiplier
-    return _mul(h, w, mid, a.kernel_size[0] * a.kernel_size[1] + a.filters)
-
-
-# pooling ---------------------------------------------------------------------------------
-
-
-def _pool_infer(op: str):
-    def infer(a: Pool2D, shapes: list[Shape]) -> Shape:
-        h, w, c = _windowed(op, shapes[0], a.data_format, a.pool_size, a.strides, (1, 1), a.padding)
-        return _compose(a.data_format, h, w, c)
-    return infer
-
-
-def _pool_warnings(op: str):
-    def warnings(a: Pool2D, shapes: list[Shape]):
-        return _window_warnings(op, shapes[0], a.data_format, a.pool_size, a.strides, (1, 1), a.padding, "pool_size")
-    return warnings
-
-
-def _pool_window(a: Pool2D) -> tuple[tuple[int, int], tuple[int, int]]:
-    return a.pool_size, a.strides  # type: ignore[return-value]
-
-
-def _global_infer(op: str):
-    def infer(a: GlobalPool2D, shapes: list[Shape]) -> Shape:
-        _, _, c = _image(op, shapes[0], a.data_format)
-        if not a.keepdims:
-            return (c,)
-        return _compose(a.data_format, 1, 1, c)
-    return infer
-
-
-def _zeropad_infer(a: ZeroPad2D, shapes: list[Shape]) -> Shape:
-    h, w, c = _image("zeropad2d", shapes[0], a.data_format)
-    (t, b), (left, right) = a.padding
-    return _compose(a.data_format, None if h is None else h + t + b, None if w is None else w + left + right, c)
 
 
 # flatten / reshape / dense ----------------------------------------------------------------
@@ -742,6 +516,23 @@ def _dense_weights(a: Dense, shapes: list[Shape]) -> list[WeightSpec]:
 
 def _dense_macs(a: Dense, shapes: list[Shape], out: Shape) -> int | None:
     return _mul(_prod(out), shapes[0][-1])
+
+
+def _flatten_explain(a: Flatten, shapes: list[Shape], out: Shape) -> Any:
+    from .explain import Explanation
+
+    dims = shapes[0]
+    if any(d is None for d in dims):
+        return Explanation((f"flatten: the product of {_fmt(dims)}, unknown while a size is unknown",))
+    return Explanation((f"flatten: {'*'.join(map(str, dims))} = {math.prod(dims):,} values per sample",))  # type: ignore[arg-type]
+
+
+def _dense_explain(a: Dense, shapes: list[Shape], out: Shape) -> Any:
+    from .explain import Explanation
+
+    n = shapes[0][-1]
+    return Explanation((f"last axis: {n} inputs -> units = {a.units} outputs (every output reads every input)",),
+                       str(n))
 
 
 def _dense_warnings(a: Dense, shapes: list[Shape]):
@@ -886,14 +677,6 @@ def _weighted_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -
     return None if total is None or act is None else total + act
 
 
-def _pool_flops(kind: str):
-    def flops(a: Pool2D, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
-        window = a.pool_size[0] * a.pool_size[1]
-        # max: window-1 comparisons; avg: window-1 additions and one division.
-        return _mul(_prod(out), window - 1 if kind == "max" else window)
-    return flops
-
-
 def _global_flops(a: GlobalPool2D, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
     # Every input value is added (or compared) once into its channel's result.
     return _prod(shapes[0])
@@ -925,35 +708,11 @@ ACTIVATION_OPS = (
 )
 
 _DEFS: list[OpDef] = [
-    OpDef("conv2d", Conv2D, "Conv2D", "conv2d", _conv2d_infer, ("Conv2D", "Convolution2D", "conv2D"),
-          _conv2d_weights, _conv2d_macs, _conv_window_warnings("conv2d"), _conv2d_validate, _conv_window, "window", flops=_weighted_flops),
-    OpDef("depthwise_conv2d", DepthwiseConv2D, "DepthwiseConv2D", "depthwise_conv2d",
-          _depthwise_infer("depthwise_conv2d"), ("DepthwiseConv2D",), _depthwise_weights, _depthwise_macs,
-          _conv_window_warnings("depthwise_conv2d"), _conv_validate, _conv_window, "window", flops=_weighted_flops),
-    OpDef("separable_conv2d", SeparableConv2D, "SeparableConv2D", "separable_conv2d",
-          _depthwise_infer("separable_conv2d"), ("SeparableConv2D", "SeparableConvolution2D"),
-          _separable_weights, _separable_macs, _conv_window_warnings("separable_conv2d"), _conv_validate,
-          _conv_window, "window", flops=_weighted_flops),
-    OpDef("maxpool2d", Pool2D, "MaxPooling2D", "max_pooling2d", _pool_infer("maxpool2d"),
-          ("MaxPooling2D", "MaxPool2D", "max_pooling2d", "max_pool2d"),
-          warnings=_pool_warnings("maxpool2d"), window=_pool_window, rf="window", flops=_pool_flops("max")),
-    OpDef("avgpool2d", Pool2D, "AveragePooling2D", "average_pooling2d", _pool_infer("avgpool2d"),
-          ("AveragePooling2D", "AvgPool2D", "average_pooling2d", "avg_pool2d"),
-          warnings=_pool_warnings("avgpool2d"), window=_pool_window, rf="window", flops=_pool_flops("avg")),
-    OpDef("global_avgpool2d", GlobalPool2D, "GlobalAveragePooling2D", "global_average_pooling2d",
-          _global_infer("global_avgpool2d"),
-          ("GlobalAveragePooling2D", "GlobalAvgPool2D", "global_average_pooling2d", "global_avg_pool2d"), rf="global",
-          flops=_global_flops),
-    OpDef("global_maxpool2d", GlobalPool2D, "GlobalMaxPooling2D", "global_max_pooling2d",
-          _global_infer("global_maxpool2d"),
-          ("GlobalMaxPooling2D", "GlobalMaxPool2D", "global_max_pooling2d", "global_max_pool2d"), rf="global",
-          flops=_global_flops),
-    OpDef("zeropad2d", ZeroPad2D, "ZeroPadding2D", "zero_padding2d", _zeropad_infer,
-          ("ZeroPadding2D", "zero_padding2d"), flops=_zero_flops),
-    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global", flops=_zero_flops),
+    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global", flops=_zero_flops,
+          explain=_flatten_explain),
     OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global", flops=_zero_flops),
     OpDef("dense", Dense, "Dense", "dense", _dense_infer, ("Dense",), _dense_weights, _dense_macs,
-          _dense_warnings, flops=_weighted_flops),
+          _dense_warnings, flops=_weighted_flops, explain=_dense_explain),
     OpDef("dropout", Dropout, "Dropout", "dropout", _dropout_infer, ("Dropout",), flops=_zero_flops),
     OpDef("batchnorm", BatchNorm, "BatchNormalization", "batch_normalization", _batchnorm_infer,
           ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights,
@@ -974,17 +733,21 @@ _DEFS: list[OpDef] = [
           rf="merge", merge=True, flops=_zero_flops),
 ]
 
+# --- spatial ops (1-D, 2-D, 3-D convolutions, pools, padding, resampling) --------------------------
+# They live in ops_spatial.py, whose rules are written once for n spatial axes; it imports this module.
+from .ops_spatial import SPATIAL_DEFS  # noqa: E402
+
 #: Every op by its canonical name.
-OPS: dict[str, OpDef] = {d.name: d for d in _DEFS}
+OPS: dict[str, OpDef] = {d.name: d for d in [*SPATIAL_DEFS, *_DEFS]}
 #: Every alias (Keras class names and snake-case spellings) to its canonical op name.
-ALIASES: dict[str, str] = {alias: d.name for d in _DEFS for alias in d.aliases if alias != d.name}
+ALIASES: dict[str, str] = {alias: d.name for d in OPS.values() for alias in d.aliases if alias != d.name}
 
 
 def canonical_op(name: str) -> str | None:
     """The canonical op name for a name or alias, or None if it is not an op.
 
-    >>> canonical_op("BatchNormalization"), canonical_op("conv3d")
-    ('batchnorm', None)
+    >>> canonical_op("BatchNormalization"), canonical_op("Conv3DTranspose"), canonical_op("conv4d")
+    ('batchnorm', 'conv3d_transpose', None)
     """
     if name in OPS:
         return name

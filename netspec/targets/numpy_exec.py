@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import threading
@@ -51,12 +52,18 @@ __all__ = [
     "Executor",
     "LOWERINGS",
     "compile_numpy",
+    "conv",
     "conv2d",
+    "conv_transpose",
+    "depthwise_conv",
     "depthwise_conv2d",
     "executor",
+    "pool",
     "pool2d",
+    "resize",
     "run_cli",
     "traced_peak",
+    "upsample",
 ]
 
 F32 = np.float32
@@ -215,45 +222,46 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray, bool], np.ndarray]] = {
 
 
 # --- layout helpers --------------------------------------------------------------------------
+# Spatial ops run channels_last, ``(N, *spatial, C)``, for 1, 2 or 3 spatial axes.
 
 
-def _to_nhwc(x: np.ndarray, data_format: str) -> np.ndarray:
-    return x if data_format == "channels_last" else x.transpose(0, 2, 3, 1)
+def _to_last(x: np.ndarray, data_format: str) -> np.ndarray:
+    """``x`` with its channels moved last (a view)."""
+    return x if data_format == "channels_last" else np.moveaxis(x, 1, -1)
 
 
-def _from_nhwc(y: np.ndarray, data_format: str) -> np.ndarray:
-    return y if data_format == "channels_last" else y.transpose(0, 3, 1, 2)
+def _from_last(y: np.ndarray, data_format: str) -> np.ndarray:
+    """``y`` (channels last) in ``data_format`` (a view)."""
+    return y if data_format == "channels_last" else np.moveaxis(y, -1, 1)
 
 
-def _pads(padding: Any, h: int, w: int, size: tuple[int, int], strides: tuple[int, int],
-          dilation: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Concrete ((top, bottom), (left, right)) for any padding form."""
+# The 2-D names, kept for readers of the 2-D ops.
+_to_nhwc, _from_nhwc = _to_last, _from_last
+
+
+def _pads(padding: Any, lengths: tuple[int, ...], size: tuple[int, ...], strides: tuple[int, ...],
+          dilation: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """Concrete (begin, end) per spatial axis for any padding form ('causal' too)."""
     if padding == "valid":
-        return (0, 0), (0, 0)
+        return ((0, 0),) * len(size)
     if padding == "same":
-        return (same_padding(h, size[0], strides[0], dilation[0]),
-                same_padding(w, size[1], strides[1], dilation[1]))
-    return tuple(padding[0]), tuple(padding[1])  # type: ignore[return-value]
+        return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(lengths, size, strides, dilation))
+    if padding == "causal":
+        return tuple((d * (k - 1), 0) for k, d in zip(size, dilation))
+    return tuple(tuple(p) for p in padding)  # type: ignore[misc]
 
 
-def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> np.ndarray:
-    """``x`` (NHWC) padded on H and W; the input itself when there is nothing to pad."""
-    (t, b), (left, right) = pads
-    if not (t or b or left or right):
+def _pad(x: np.ndarray, pads: tuple[tuple[int, int], ...], value: float = 0.0) -> np.ndarray:
+    """``x`` (channels last) padded on its spatial axes; the input itself when there is nothing to pad."""
+    if not any(b or e for b, e in pads):
         return x
-    n, h, w, c = x.shape
-    out = np.empty((n, h + t + b, w + left + right, c), F32)
-    if value == 0.0:
-        out[:, :t] = 0
-        out[:, h + t:] = 0
-        out[:, t:h + t, :left] = 0
-        out[:, t:h + t, w + left:] = 0
-    else:
-        out[:, :t] = value
-        out[:, h + t:] = value
-        out[:, t:h + t, :left] = value
-        out[:, t:h + t, w + left:] = value
-    inner = out[:, t:h + t, left:w + left]
+    n, *lengths, c = x.shape
+    out = np.empty((n, *(d + b + e for d, (b, e) in zip(lengths, pads)), c), F32)
+    for axis, (d, (b, _)) in enumerate(zip(lengths, pads), start=1):
+        lead = (slice(None),) * axis
+        out[(*lead, slice(0, b))] = value
+        out[(*lead, slice(b + d, None))] = value
+    inner = out[(slice(None), *(slice(b, b + d) for d, (b, _) in zip(lengths, pads)))]
 
     def copy(images: slice) -> None:
         inner[images] = x[images]
@@ -265,21 +273,18 @@ def _out_len(length: int, size: int, stride: int, dilation: int) -> int:
     return (length - dilation * (size - 1) - 1) // stride + 1
 
 
-def _padded_window(op: str, x: np.ndarray, size: tuple[int, int], strides: tuple[int, int],
-                   dilation: tuple[int, int], padding: Any, fill: float = 0.0) -> tuple[np.ndarray, int, int]:
-    """``x`` (NHWC) padded for a sliding window, and the window's output height and width."""
-    pads = _pads(padding, x.shape[1], x.shape[2], size, strides, dilation)
+def _padded_window(op: str, x: np.ndarray, size: tuple[int, ...], strides: tuple[int, ...],
+                   dilation: tuple[int, ...], padding: Any, fill: float = 0.0
+                   ) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``x`` (channels last) padded for a sliding window, and the window's output sizes."""
+    pads = _pads(padding, x.shape[1:-1], size, strides, dilation)
     xp = _pad(x, pads, fill)
-    ho = _out_len(xp.shape[1], size[0], strides[0], dilation[0])
-    wo = _out_len(xp.shape[2], size[1], strides[1], dilation[1])
-    _check_out(op, ho, wo, x.shape)
-    return xp, ho, wo
-
-
-def _check_out(op: str, ho: int, wo: int, shape: tuple[int, ...]) -> None:
-    if ho < 1 or wo < 1:
+    outs = tuple(_out_len(xp.shape[1 + i], size[i], strides[i], dilation[i]) for i in range(len(size)))
+    if min(outs) < 1:
         raise NetspecError([Diagnostic.error(
-            "E602", f"{op}: input of spatial size {shape[1:3]} is too small for the window (output {ho}x{wo})")])
+            "E602", f"{op}: input of spatial size {x.shape[1:-1]} is too small for the window "
+            f"(output {'x'.join(map(str, outs))})")])
+    return xp, outs
 
 
 # --- convolution -------------------------------------------------------------------------------
@@ -290,21 +295,22 @@ def _check_out(op: str, ho: int, wo: int, shape: tuple[int, ...]) -> None:
 CHUNK_BYTES = 1 << 22
 
 
-def _patches(xp: np.ndarray, kh: int, kw: int, ho: int, wo: int, strides: tuple[int, int],
-             dilation: tuple[int, int]) -> np.ndarray:
-    """A read-only strided view of a padded NHWC tensor's windows: ``(N, Ho, Wo, ...)``, no copy.
+def _patches(xp: np.ndarray, size: tuple[int, ...], outs: tuple[int, ...], strides: tuple[int, ...],
+             dilation: tuple[int, ...]) -> np.ndarray:
+    """A read-only strided view of a padded channels-last tensor's windows: ``(N, *outs, ...)``, no copy.
 
-    When a window row of ``kw`` pixels is ``kw*C`` contiguous floats (no dilation across the
-    width) the trailing axes are ``(kh, kw*C)``, so copying it moves whole window rows at once;
-    otherwise they are ``(kh, kw, C)``.
+    When the window's last axis is ``k*C`` contiguous floats (no dilation across it) the trailing
+    axes are ``(*size[:-1], k*C)``, so copying it moves whole window rows at once; otherwise they
+    are ``(*size, C)``.
     """
-    n, _, _, c = xp.shape
-    sn, sh, sw, sc = xp.strides
-    (st_h, st_w), (d_h, d_w) = strides, dilation
-    if (d_w == 1 or kw == 1) and sc == xp.itemsize and sw == c * sc:
-        return as_strided(xp, (n, ho, wo, kh, kw * c), (sn, sh * st_h, sw * st_w, sh * d_h, sc), writeable=False)
-    return as_strided(xp, (n, ho, wo, kh, kw, c), (sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc),
-                      writeable=False)
+    n, c = xp.shape[0], xp.shape[-1]
+    sn, *sp, sc = xp.strides
+    steps = tuple(s * st for s, st in zip(sp, strides))
+    taps = tuple(s * d for s, d in zip(sp, dilation))
+    if (dilation[-1] == 1 or size[-1] == 1) and sc == xp.itemsize and sp[-1] == c * sc:
+        return as_strided(xp, (n, *outs, *size[:-1], size[-1] * c), (sn, *steps, *taps[:-1], sc),
+                          writeable=False)
+    return as_strided(xp, (n, *outs, *size, c), (sn, *steps, *taps, sc), writeable=False)
 
 
 def _chunk_pixels(k: int, f: int, total: int) -> int:
@@ -317,13 +323,15 @@ def _chunk_pixels(k: int, f: int, total: int) -> int:
     return pixels
 
 
-def _chunks(n: int, ho: int, wo: int, pixels: int) -> list[tuple[slice, slice]]:
-    """(image slice, output-row slice) blocks of about ``pixels`` output pixels each."""
-    if ho * wo >= pixels:
-        rows = max(1, pixels // wo)
-        return [(slice(i, i + 1), slice(r, min(r + rows, ho))) for i in range(n) for r in range(0, ho, rows)]
-    images = max(1, pixels // (ho * wo))
-    return [(slice(i, min(i + images, n)), slice(0, ho)) for i in range(0, n, images)]
+def _chunks(n: int, outs: tuple[int, ...], pixels: int) -> list[tuple[slice, slice]]:
+    """(image slice, first-spatial-axis slice) blocks of about ``pixels`` output cells each."""
+    per_row = math.prod(outs[1:])
+    first = outs[0]
+    if first * per_row >= pixels:
+        rows = max(1, pixels // per_row)
+        return [(slice(i, i + 1), slice(r, min(r + rows, first))) for i in range(n) for r in range(0, first, rows)]
+    images = max(1, pixels // (first * per_row))
+    return [(slice(i, min(i + images, n)), slice(0, first)) for i in range(0, n, images)]
 
 
 # While an Executor runs with threads, each calling thread sees its pool here; chunks then run on
@@ -407,145 +415,247 @@ def _epilogue(y: np.ndarray, bias: np.ndarray | None, act: Callable[[np.ndarray,
             y[...] = r
 
 
-def conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1), padding: Any = "valid",
-           dilation: tuple[int, int] = (1, 1), groups: int = 1, bias: np.ndarray | None = None,
-           act: Callable[[np.ndarray, bool], np.ndarray] | None = None) -> np.ndarray:
-    """2-D convolution (cross-correlation, as Keras) of NHWC ``x`` with a Keras kernel ``(kh, kw, C/groups, F)``.
+def conv(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...] | None = None, padding: Any = "valid",
+         dilation: tuple[int, ...] | None = None, groups: int = 1, bias: np.ndarray | None = None,
+         act: Callable[[np.ndarray, bool], np.ndarray] | None = None) -> np.ndarray:
+    """N-D convolution (cross-correlation, as Keras) of channels-last ``x`` with a Keras kernel ``(*F, C/groups, filters)``.
 
-    ``padding`` is ``'valid'``, ``'same'`` or ``((top, bottom), (left, right))``;
-    ``act`` is an elementwise activation ``act(y, inplace)`` applied after the bias.
-    The lecture's example, with a bias of 2:
+    One spatial axis (``(N, L, C)``), two or three: im2col over a strided view, then
+    one BLAS product per chunk of output cells.  ``padding`` is ``'valid'``,
+    ``'same'``, ``'causal'`` or a (begin, end) pair per axis; ``act`` is an
+    elementwise activation ``act(y, inplace)`` applied after the bias.  The
+    lecture's example, with a bias of 2:
 
     >>> x = np.array([[3,3,2,1,0],[0,0,1,3,1],[3,1,2,2,3],[2,0,0,2,2],[2,0,0,0,1]], F32)
     >>> k = np.array([[0,1,2],[2,2,0],[0,1,2]], F32)
-    >>> conv2d(x[None, :, :, None], k[:, :, None, None], bias=np.array([2], F32))[0, :, :, 0]
+    >>> conv(x[None, :, :, None], k[:, :, None, None], bias=np.array([2], F32))[0, :, :, 0]
     array([[14., 14., 19.],
            [12., 19., 21.],
            [11.,  8., 16.]], dtype=float32)
+    >>> conv(np.arange(5, dtype=F32).reshape(1, 5, 1), np.ones((2, 1, 1), F32), padding="causal")[0, :, 0]
+    array([0., 1., 3., 5., 7.], dtype=float32)
     """
-    kh, kw, cg, f = kernel.shape
-    n, h, w, c = x.shape
-    xp, ho, wo = _padded_window("conv2d", x, (kh, kw), strides, dilation, padding)
-    y = np.empty((n, ho, wo, f), F32)
+    size, cg, f = kernel.shape[:-2], kernel.shape[-2], kernel.shape[-1]
+    nd = len(size)
+    strides = strides or (1,) * nd
+    dilation = dilation or (1,) * nd
+    n, c = x.shape[0], x.shape[-1]
+    xp, outs = _padded_window(f"conv{nd}d", x, size, strides, dilation, padding)
+    y = np.empty((n, *outs, f), F32)
+    cells = n * math.prod(outs)
+    taps = math.prod(size)
     if groups > 1:
         # One batched product over the groups: (G, M, K) @ (G, K, F/G).
         fg = f // groups
-        sn, sh, sw, sc = xp.strides
-        (st_h, st_w), (d_h, d_w) = strides, dilation
-        view = as_strided(xp, (groups, n, ho, wo, kh, kw, cg),
-                          (sc * cg, sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc), writeable=False)
-        wg = kernel.reshape(kh * kw * cg, groups, fg).transpose(1, 0, 2)
-        yg = np.matmul(view.reshape(groups, n * ho * wo, kh * kw * cg), wg)
-        y.reshape(n * ho * wo, groups, fg)[...] = yg.transpose(1, 0, 2)
+        sn, *sp, sc = xp.strides
+        view = as_strided(xp, (groups, n, *outs, *size, cg),
+                          (sc * cg, sn, *(s * st for s, st in zip(sp, strides)),
+                           *(s * d for s, d in zip(sp, dilation)), sc), writeable=False)
+        wg = kernel.reshape(taps * cg, groups, fg).transpose(1, 0, 2)
+        yg = np.matmul(view.reshape(groups, cells, taps * cg), wg)
+        y.reshape(cells, groups, fg)[...] = yg.transpose(1, 0, 2)
         _epilogue(y, bias, act)
         return y
-    k = kh * kw * c
+    k = taps * c
     w2 = kernel.reshape(k, f)
-    if kh == kw == 1 and strides == (1, 1) and xp.flags.c_contiguous:
-        # A 1x1 convolution is a plain matrix product on the pixels: no copy at all.
-        src = xp.reshape(n * ho * wo, c)  # padded or not, one row per output pixel
-        y2 = y.reshape(n * ho * wo, f)
-        step = _chunk_pixels(k, f, n * ho * wo)
+    if taps == 1 and all(s == 1 for s in strides) and xp.flags.c_contiguous:
+        # A 1x1 convolution is a plain matrix product on the cells: no copy at all.
+        src = xp.reshape(cells, c)  # padded or not, one row per output cell
+        y2 = y.reshape(cells, f)
+        step = _chunk_pixels(k, f, cells)
 
         def pointwise(p: int) -> None:
             np.matmul(src[p:p + step], w2, out=y2[p:p + step])
             _epilogue(y2[p:p + step], bias, act)
-        _for_each(pointwise, list(range(0, n * ho * wo, step)))
+        _for_each(pointwise, list(range(0, cells, step)))
         return y
-    view = _patches(xp, kh, kw, ho, wo, strides, dilation)
+    view = _patches(xp, size, outs, strides, dilation)
+    per_row = math.prod(outs[1:])
 
     def chunk(block: tuple[slice, slice]) -> None:
         part = view[block]
-        m = part.shape[0] * part.shape[1] * wo
+        m = part.shape[0] * part.shape[1] * per_row
         cols = _scratch(m * k).reshape(part.shape)  # this chunk's patches: the one copy im2col makes
         np.copyto(cols, part)
         out = y[block]
         out.shape = (m, f)  # a view of y (setting .shape never copies)
         np.matmul(cols.reshape(m, k), w2, out=out)
         _epilogue(out, bias, act)
-    _for_each(chunk, _chunks(n, ho, wo, _chunk_pixels(k, f, n * ho * wo)))
+    _for_each(chunk, _chunks(n, outs, _chunk_pixels(k, f, cells)))
     return y
 
 
-def depthwise_conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1),
-                     padding: Any = "valid", dilation: tuple[int, int] = (1, 1),
-                     bias: np.ndarray | None = None) -> np.ndarray:
-    """Depthwise convolution of NHWC ``x`` with a Keras kernel ``(kh, kw, C, depth_multiplier)``.
+#: The 2-D convolution is :func:`conv` on NHWC tensors.
+conv2d = conv
+
+
+def depthwise_conv(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...] | None = None,
+                   padding: Any = "valid", dilation: tuple[int, ...] | None = None,
+                   bias: np.ndarray | None = None) -> np.ndarray:
+    """Depthwise convolution of channels-last ``x`` with a Keras kernel ``(*F, C, depth_multiplier)``.
 
     Output channel ``c * depth_multiplier + m`` is input channel ``c`` under filter ``m``.
 
     >>> x = np.arange(16, dtype=F32).reshape(1, 4, 4, 1)
-    >>> depthwise_conv2d(x, np.ones((2, 2, 1, 2), F32))[0, :, :, 1]
+    >>> depthwise_conv(x, np.ones((2, 2, 1, 2), F32))[0, :, :, 1]
     array([[10., 14., 18.],
            [26., 30., 34.],
            [42., 46., 50.]], dtype=float32)
     """
-    kh, kw, c, dm = kernel.shape
-    n, h, w, _ = x.shape
-    xp, ho, wo = _padded_window("depthwise_conv2d", x, (kh, kw), strides, dilation, padding)
-    (sh, sw), (dh, dw) = strides, dilation
-    # One multiply-add per kernel tap over the whole output: kh*kw vectorised passes, no per-pixel loop.
-    out = np.zeros((n, ho, wo, c, dm) if dm > 1 else (n, ho, wo, c), F32)
+    size, c, dm = kernel.shape[:-2], kernel.shape[-2], kernel.shape[-1]
+    nd = len(size)
+    strides = strides or (1,) * nd
+    dilation = dilation or (1,) * nd
+    n = x.shape[0]
+    xp, outs = _padded_window(f"depthwise_conv{nd}d", x, size, strides, dilation, padding)
+    # One multiply-add per kernel tap over the whole output: a vectorised pass per tap, no per-cell loop.
+    out = np.zeros((n, *outs, c, dm) if dm > 1 else (n, *outs, c), F32)
     tmp = np.empty_like(out)
-    for i in range(kh):
-        for j in range(kw):
-            tap = xp[:, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw, :]
-            if dm > 1:
-                np.multiply(tap[..., None], kernel[i, j], out=tmp)
-            else:
-                np.multiply(tap, kernel[i, j, :, 0], out=tmp)
-            out += tmp
-    out = out.reshape(n, ho, wo, c * dm)
+    for tap in itertools.product(*(range(k) for k in size)):
+        view = xp[(slice(None), *(slice(t * d, t * d + s * (o - 1) + 1, s)
+                                  for t, d, s, o in zip(tap, dilation, strides, outs)))]
+        if dm > 1:
+            np.multiply(view[..., None], kernel[tap], out=tmp)
+        else:
+            np.multiply(view, kernel[tap][:, 0], out=tmp)
+        out += tmp
+    out = out.reshape(n, *outs, c * dm)
     if bias is not None:
         out += bias
     return out
 
 
+depthwise_conv2d = depthwise_conv
+
+
+def conv_transpose(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...], padding: str,
+                   output_padding: tuple[int, ...] | None, dilation: tuple[int, ...],
+                   bias: np.ndarray | None = None, act: Callable[[np.ndarray, bool], np.ndarray] | None = None
+                   ) -> np.ndarray:
+    """Transposed convolution of channels-last ``x`` with a Keras kernel ``(*F, filters, C_in)``, as Keras.
+
+    One BLAS product ``(cells, C_in) @ (C_in, taps*filters)`` gives every tap's contribution of
+    every input cell; a scatter-add per kernel tap (col2im) lays them out with the stride, and
+    the window TensorFlow's matching convolution pads is cropped off.
+
+    >>> x = np.array([1, 2, 3], F32).reshape(1, 3, 1)
+    >>> conv_transpose(x, np.ones((2, 1, 1), F32), (2,), "valid", None, (1,))[0, :, 0]
+    array([1., 1., 2., 2., 3., 3.], dtype=float32)
+    >>> conv_transpose(x, np.ones((3, 1, 1), F32), (1,), "same", None, (1,))[0, :, 0]
+    array([3., 6., 5.], dtype=float32)
+    """
+    from ..core.ops_spatial import conv_transpose_length
+
+    size, f, cin = kernel.shape[:-2], kernel.shape[-2], kernel.shape[-1]
+    nd = len(size)
+    n, ins = x.shape[0], x.shape[1:-1]
+    ops_ = output_padding or (None,) * nd
+    outs = [conv_transpose_length(i, k, s, d, padding, p)
+            for i, k, s, d, p in zip(ins, size, strides, dilation, ops_)]
+    full = [(i - 1) * s + (k - 1) * d + 1 for i, k, s, d in zip(ins, size, strides, dilation)]
+    begins = [0 if padding == "valid" else max(fl - o, 0) // 2 for fl, o in zip(full, outs)]
+    taps = math.prod(size)
+    w = kernel.reshape(taps, f, cin).transpose(2, 0, 1).reshape(cin, taps * f)
+    cols = np.matmul(x.reshape(-1, cin), w).reshape(n, *ins, taps, f)
+    canvas = np.zeros((n, *(max(fl, b + o) for fl, b, o in zip(full, begins, outs)), f), F32)
+    for t, tap in enumerate(itertools.product(*(range(k) for k in size))):
+        dst = canvas[(slice(None), *(slice(j * d, j * d + s * (i - 1) + 1, s)
+                                     for j, d, s, i in zip(tap, dilation, strides, ins)))]
+        dst += cols[..., t, :]
+    y = canvas[(slice(None), *(slice(b, b + o) for b, o in zip(begins, outs)))]
+    if y.shape != canvas.shape:
+        y = np.ascontiguousarray(y)
+    _epilogue(y, bias, act)
+    return y
+
+
+def upsample(x: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """Nearest upsampling of channels-last ``x``: each cell repeated ``size[i]`` times on axis ``i``, one copy.
+
+    >>> upsample(np.array([[[1], [2]]], F32), (2,))[0, :, 0]
+    array([1., 1., 2., 2.], dtype=float32)
+    """
+    n, *lengths, c = x.shape
+    expanded = x.reshape(n, *itertools.chain.from_iterable((d, 1) for d in lengths), c)
+    shape = (n, *itertools.chain.from_iterable((d, s) for d, s in zip(lengths, size)), c)
+    return np.ascontiguousarray(np.broadcast_to(expanded, shape)).reshape(
+        n, *(d * s for d, s in zip(lengths, size)), c)
+
+
+def resize(x: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
+    """NHWC ``x`` resized to ``(height, width)`` as ``tf.image.resize`` does (see :mod:`.resample`).
+
+    >>> resize(np.array([[[[0], [4]]]], F32), 1, 4, "bilinear")[0, 0, :, 0]
+    array([0., 1., 3., 4.], dtype=float32)
+    """
+    from .resample import nearest_index, resize_matrix
+
+    n, h, w, c = x.shape
+    if method == "nearest" or (method == "area" and height % h == 0 and width % w == 0):
+        return np.ascontiguousarray(x[:, nearest_index(h, height)][:, :, nearest_index(w, width)])
+    rows, cols = resize_matrix(h, height, method), resize_matrix(w, width, method)
+    y = np.matmul(rows, x.reshape(n, h, w * c)).reshape(n, height, w, c)
+    return np.matmul(cols, y.reshape(n * height, w, c)).reshape(n, height, width, c)
+
+
 # --- pooling -------------------------------------------------------------------------------------
 
 
-def pool2d(x: np.ndarray, kind: str, pool_size: tuple[int, int], strides: tuple[int, int],
-           padding: Any = "valid") -> np.ndarray:
-    """Max or average pooling of NHWC ``x``, as Keras computes it.
+def pool(x: np.ndarray, kind: str, pool_size: tuple[int, ...], strides: tuple[int, ...],
+         padding: Any = "valid") -> np.ndarray:
+    """Max or average pooling of channels-last ``x`` over 1, 2 or 3 spatial axes, as Keras computes it.
 
     ``'same'``: max ignores the padded cells and average divides by the
     number of real cells; explicit padding is zero padding then ``'valid'``.
 
     >>> x = np.arange(9, dtype=F32).reshape(1, 3, 3, 1)
-    >>> pool2d(x, "avg", (2, 2), (2, 2), "same")[0, :, :, 0]
+    >>> pool(x, "avg", (2, 2), (2, 2), "same")[0, :, :, 0]
     array([[2. , 3.5],
            [6.5, 8. ]], dtype=float32)
     """
-    n, h, w, c = x.shape
-    kh, kw = pool_size
-    sh, sw = strides
+    n, *lengths, c = x.shape
+    nd = len(pool_size)
     same = padding == "same"
     fill = -np.inf if (same and kind == "max") else 0.0
-    pads = _pads(padding, h, w, pool_size, strides, (1, 1))
-    xp, ho, wo = _padded_window(f"{kind}pool2d", x, pool_size, strides, (1, 1), padding, fill)
-    out = np.empty((n, ho, wo, c), F32)
-    divisor: Any = F32(kh * kw)
-    if kind == "avg" and same and any(pads[0] + pads[1]):
-        # Divide each window by the real (unpadded) cells it covers: rows times columns.
-        rows = _real_cells(h, kh, sh, pads[0][0], ho)
-        cols = _real_cells(w, kw, sw, pads[1][0], wo)
-        divisor = (rows[:, None] * cols[None, :]).astype(F32)[None, :, :, None]
+    ones = (1,) * nd
+    pads = _pads(padding, tuple(lengths), pool_size, strides, ones)
+    xp, outs = _padded_window(f"{kind}pool{nd}d", x, pool_size, strides, ones, padding, fill)
+    out = np.empty((n, *outs, c), F32)
+    divisor: Any = F32(math.prod(pool_size))
+    if kind == "avg" and same and any(b or e for b, e in pads):
+        # Divide each window by the real (unpadded) cells it covers: the product over the axes.
+        divisor = np.ones((), F32)
+        for i in range(nd):
+            real = _real_cells(lengths[i], pool_size[i], strides[i], pads[i][0], outs[i]).astype(F32)
+            divisor = np.multiply.outer(divisor, real)
+        divisor = divisor[None, ..., None]
+    taps = list(itertools.product(*(range(k) for k in pool_size)))
 
     def images(part: slice) -> None:
         o = out[part]
-        for i in range(kh):
-            for j in range(kw):
-                tap = xp[part, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                if i == j == 0:
-                    np.copyto(o, tap)
-                elif kind == "max":
-                    np.maximum(o, tap, out=o)
-                else:
-                    o += tap
+        for i, tap in enumerate(taps):
+            view = xp[(part, *(slice(t, t + s * (m - 1) + 1, s) for t, s, m in zip(tap, strides, outs)))]
+            if i == 0:
+                np.copyto(o, view)
+            elif kind == "max":
+                np.maximum(o, view, out=o)
+            else:
+                o += view
         if kind == "avg":
             o /= divisor
     _for_each(images, _batch_slices(n))
     return out
+
+
+def pool2d(x: np.ndarray, kind: str, pool_size: tuple[int, int], strides: tuple[int, int],
+           padding: Any = "valid") -> np.ndarray:
+    """:func:`pool` on NHWC tensors.
+
+    >>> pool2d(np.arange(16, dtype=F32).reshape(1, 4, 4, 1), "max", (2, 2), (2, 2))[0, :, :, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    return pool(x, kind, pool_size, strides, padding)
 
 
 def _real_cells(length: int, size: int, stride: int, begin: int, count: int) -> np.ndarray:
@@ -574,14 +684,14 @@ def _split_act(name: str, data_format: str) -> tuple[Callable | None, Callable |
     return act, None
 
 
-def _lower_conv2d(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+def _lower_conv(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     a = node.attrs
     kernel, bias = w["kernel"], w.get("bias")
     inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
-        y = conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
-                   a.groups, bias, inner)
+        y = conv(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
+                 a.groups, bias, inner)
         y = _from_nhwc(y, a.data_format)
         return y if outer is None else outer(y, True)
     return step
@@ -593,8 +703,8 @@ def _lower_depthwise(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
-        y = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
-                             bias)
+        y = depthwise_conv(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
+                           bias)
         _epilogue(y, None, inner)
         y = _from_nhwc(y, a.data_format)
         return y if outer is None else outer(y, True)
@@ -607,9 +717,9 @@ def _lower_separable(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
-        mid = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), depthwise, a.strides, a.padding,
-                               a.dilation_rate)
-        y = _from_nhwc(conv2d(mid, pointwise, bias=bias, act=inner), a.data_format)
+        mid = depthwise_conv(_to_nhwc(inputs[0], a.data_format), depthwise, a.strides, a.padding,
+                             a.dilation_rate)
+        y = _from_nhwc(conv(mid, pointwise, bias=bias, act=inner), a.data_format)
         return y if outer is None else outer(y, True)
     return step
 
@@ -619,7 +729,7 @@ def _lower_pool(kind: str) -> Lowering:
         a = node.attrs
 
         def step(inputs: list, inplace: bool) -> np.ndarray:
-            y = pool2d(_to_nhwc(inputs[0], a.data_format), kind, a.pool_size, a.strides, a.padding)
+            y = pool(_to_nhwc(inputs[0], a.data_format), kind, a.pool_size, a.strides, a.padding)
             return _from_nhwc(y, a.data_format)
         return step
     return lower
@@ -628,10 +738,10 @@ def _lower_pool(kind: str) -> Lowering:
 def _lower_global(kind: str) -> Lowering:
     def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
         a = node.attrs
-        axes = (1, 2) if a.data_format == "channels_last" else (2, 3)
 
         def step(inputs: list, inplace: bool) -> np.ndarray:
             x = inputs[0]
+            axes = tuple(range(1, x.ndim - 1)) if a.data_format == "channels_last" else tuple(range(2, x.ndim))
             if kind == "max":
                 return np.max(x, axis=axes, keepdims=a.keepdims)
             # Accumulate in float64 (no float64 copy of x is made) so large images average exactly.
@@ -645,6 +755,78 @@ def _lower_zeropad(node: Node, w: Mapping[str, np.ndarray]) -> Step:
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
         return _from_nhwc(_pad(_to_nhwc(inputs[0], a.data_format), a.padding), a.data_format)
+    return step
+
+
+def _lower_transpose(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    kernel, bias = w["kernel"], w.get("bias")
+    inner, outer = _split_act(a.activation, a.data_format)
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        y = conv_transpose(_to_last(inputs[0], a.data_format), kernel, a.strides, a.padding, a.output_padding,
+                           a.dilation_rate, bias, inner)
+        y = _from_last(y, a.data_format)
+        return y if outer is None else outer(y, True)
+    return step
+
+
+def _crop(x: np.ndarray, cropping: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Channels-last ``x`` without ``(begin, end)`` cells on each spatial axis, as a new array."""
+    return np.ascontiguousarray(x[(slice(None), *(slice(b, x.shape[1 + i] - e) for i, (b, e) in enumerate(cropping)))])
+
+
+def _lower_cropping(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    fmt = getattr(a, "data_format", "channels_last")  # cropping1d has none: it crops axis 1
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        return _from_last(_crop(_to_last(inputs[0], fmt), a.cropping), fmt)
+    return step
+
+
+def _lower_upsampling(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    fmt = getattr(a, "data_format", "channels_last")  # upsampling1d has none: it repeats axis 1
+    method = getattr(a, "interpolation", "nearest")
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = _to_last(inputs[0], fmt)
+        if method == "nearest":
+            return _from_last(upsample(x, a.size), fmt)
+        return _from_last(resize(x, x.shape[1] * a.size[0], x.shape[2] * a.size[1], method), fmt)
+    return step
+
+
+def _lower_resizing(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    from ..core.ops_spatial import resize_crop_box
+
+    a = node.attrs
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = _to_last(inputs[0], a.data_format)
+        if a.crop_to_aspect_ratio:
+            top, left, ch, cw = resize_crop_box(x.shape[1], x.shape[2], a.height, a.width)
+            x = x[:, top:top + ch, left:left + cw]
+        return _from_last(resize(np.ascontiguousarray(x), a.height, a.width, a.interpolation), a.data_format)
+    return step
+
+
+def _lower_center_crop(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    from ..core.ops_spatial import resize_crop_box
+
+    a = node.attrs
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = _to_last(inputs[0], a.data_format)
+        h, w_ = x.shape[1], x.shape[2]
+        if h >= a.height and w_ >= a.width:
+            top, left = (h - a.height) // 2, (w_ - a.width) // 2
+            return _from_last(_crop(x, ((top, h - top - a.height), (left, w_ - left - a.width))), a.data_format)
+        # Keras's smart_resize: the centred box of the target's aspect ratio, then bilinear.
+        top, left, ch, cw = resize_crop_box(h, w_, a.height, a.width)
+        y = resize(np.ascontiguousarray(x[:, top:top + ch, left:left + cw]), a.height, a.width, "bilinear")
+        return _from_last(y, a.data_format)
     return step
 
 
@@ -787,14 +969,17 @@ def _lower_concat(node: Node, w: Mapping[str, np.ndarray]) -> Step:
 
 #: Op name -> lowering, for every op in :data:`netspec.core.ops.OPS`.
 LOWERINGS: dict[str, Lowering] = {
-    "conv2d": _lower_conv2d,
-    "depthwise_conv2d": _lower_depthwise,
-    "separable_conv2d": _lower_separable,
-    "maxpool2d": _lower_pool("max"),
-    "avgpool2d": _lower_pool("avg"),
-    "global_avgpool2d": _lower_global("avg"),
-    "global_maxpool2d": _lower_global("max"),
-    "zeropad2d": _lower_zeropad,
+    **{f"conv{n}d": _lower_conv for n in (1, 2, 3)},
+    **{f"conv{n}d_transpose": _lower_transpose for n in (1, 2, 3)},
+    **{f"depthwise_conv{n}d": _lower_depthwise for n in (1, 2)},
+    **{f"separable_conv{n}d": _lower_separable for n in (1, 2)},
+    **{f"{kind}pool{n}d": _lower_pool(kind) for n in (1, 2, 3) for kind in ("max", "avg")},
+    **{f"global_{kind}pool{n}d": _lower_global(kind) for n in (1, 2, 3) for kind in ("max", "avg")},
+    **{f"zeropad{n}d": _lower_zeropad for n in (1, 2, 3)},
+    **{f"cropping{n}d": _lower_cropping for n in (1, 2, 3)},
+    **{f"upsampling{n}d": _lower_upsampling for n in (1, 2, 3)},
+    "resizing": _lower_resizing,
+    "center_crop": _lower_center_crop,
     "flatten": _lower_flatten,
     "reshape": _lower_reshape,
     "dense": _lower_dense,
@@ -820,13 +1005,14 @@ LOWERINGS: dict[str, Lowering] = {
 def _fold_batchnorm(node: Node, bn: Node, w: Mapping[str, np.ndarray], bw: Mapping[str, np.ndarray]
                     ) -> dict[str, np.ndarray]:
     """The weights of ``node`` with batchnorm ``bn`` (which :func:`folds_batchnorm` accepts) folded in."""
-    key = "pointwise_kernel" if node.op == "separable_conv2d" else "kernel"
+    key = "pointwise_kernel" if node.op.startswith("separable") else "kernel"
     kernel = w[key]
     # A depthwise kernel (kh, kw, C, m) makes C*m channels; the others make kernel.shape[-1].
-    channels = kernel.shape[-2] * kernel.shape[-1] if node.op == "depthwise_conv2d" else kernel.shape[-1]
+    depthwise = node.op.startswith("depthwise")
+    channels = kernel.shape[-2] * kernel.shape[-1] if depthwise else kernel.shape[-1]
     inv, shift = _bn_scale_shift(bn.attrs, bw, channels)
     out = dict(w)
-    out[key] = (kernel * inv.reshape(kernel.shape[-2:] if node.op == "depthwise_conv2d" else (-1,))).astype(F32)
+    out[key] = (kernel * inv.reshape(kernel.shape[-2:] if depthwise else (-1,))).astype(F32)
     bias = w.get("bias")
     out["bias"] = (shift if bias is None else bias * inv + shift).astype(F32)
     return out

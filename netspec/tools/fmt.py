@@ -512,7 +512,7 @@ def format_source(text: str, filename: str = "<string>") -> str:
     >>> format_source("network n {\\n  dense(2\\n}\\n", "m.net")
     Traceback (most recent call last):
     ...
-    netspec.core.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')', ',' or an operator
+    netspec.core.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')' or ','
         }
         ^
     """
