@@ -29,6 +29,7 @@ flatten) is folded with the batch size left symbolic.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Callable
@@ -154,6 +155,13 @@ class _Reader:
         args = {k: shortest(op, k, v) for k, v in args.items()}
         self.layers.append(ImportedLayer(name, op, args, tuple(inputs), weights=weights or [], origin=node.op_type))
         self.values[node.output[0]] = _Tensor(name, perm, shape=shape)
+
+    def producer(self, t: _Tensor) -> ImportedLayer | None:
+        """The layer whose output ``t`` is (None for inputs and constants)."""
+        for layer in reversed(self.layers):
+            if layer.name == t.name:
+                return layer
+        return None
 
     def tensor(self, node: Any, value: str) -> _Tensor:
         t = self.values.get(value)
@@ -337,6 +345,9 @@ class _Reader:
         self.add(node, "concat", args, [t.name for t in tensors], tensors[0].perm, tuple(shape))
 
     def on_Slice(self, node: Any) -> None:
+        t = self.tensor(node, node.input[0])
+        if t.const is None:
+            return self.crop(node, t)
         data, starts, ends, *rest = self._const_inputs(node)
         axes = rest[0] if rest else np.arange(len(starts))
         steps = rest[1] if len(rest) > 1 else np.ones(len(starts), dtype=np.int64)
@@ -344,6 +355,39 @@ class _Reader:
         for a, s, e, st in zip(axes, starts, ends, steps):
             index[int(a)] = slice(int(s), int(min(e, 2**62)), int(st))
         self.fold(node, data[tuple(index)])
+
+    def crop(self, node: Any, t: _Tensor) -> None:
+        """A Slice of the spatial axes of a layer's output: ``cropping2d`` (what netspec's own export writes)."""
+        starts, ends = (self.const(node, i, "the slice bounds") for i in node.input[1:3])
+        rank = len(t.perm or ())
+        axes = self.const(node, node.input[3], "the axes") if len(node.input) > 3 and node.input[3] else range(rank)
+        if len(node.input) > 4 and node.input[4] and any(int(s) != 1 for s in self.const(node, node.input[4], "steps")):
+            raise _Skip("a strided Slice")
+        channel = 1 if self.fmt == "channels_first" else rank - 1
+        spatial = [ax for ax in range(1, rank) if ax != channel]
+        crops = {ax: (0, 0) for ax in spatial}
+        shape = list(t.shape or [None] * rank)
+        for a, s, e in zip(axes, starts, ends):
+            phys = int(a) % rank
+            logical = t.perm[phys] if t.perm else phys
+            size = shape[phys]
+            if size is None:
+                raise _Skip("a Slice of an axis of unknown size")
+            s, e = int(s), int(e)
+            s = max(0, s + size if s < 0 else s)
+            e = min(size, e + size if e < 0 else e)
+            if logical not in crops:
+                if (s, e) != (0, size):
+                    raise _Skip("a Slice of the batch or channel axis")
+                continue
+            crops[logical] = (s, size - e)
+            shape[phys] = e - s
+        n = len(spatial)
+        op = f"cropping{n}d"
+        if op not in OPS:
+            raise _Skip(f"netspec has no {op}")
+        pairs = tuple(crops[ax] for ax in spatial)
+        self.add(node, op, {"cropping": pairs if n > 1 else pairs[0]}, [t.name], t.perm, tuple(shape))
 
     def on_Unsqueeze(self, node: Any) -> None:
         data, *axes = self._const_inputs(node)
@@ -359,7 +403,7 @@ class _Reader:
 
     def squeeze_pool(self, node: Any, t: _Tensor) -> None:
         """tf2onnx's global pool is ReduceMean(keepdims) + Squeeze: one ``global_avgpool2d()``."""
-        layer = self.layers[-1] if self.layers else None
+        layer = self.producer(t)
         rank = len(t.perm or ())
         axes = (list(self.const(node, node.input[1], "axes")) if len(node.input) > 1 and node.input[1]
                 else list(_attrs(node).get("axes", [])))
@@ -460,6 +504,8 @@ class _Reader:
                 args["groups"] = group
         if op not in OPS:
             raise _Skip(f"netspec has no {op}")
+        if self.separable(node, t, w, bias, kernel, group):
+            return
         if any(s != 1 for s in strides):
             args["strides"] = _one(strides)
         if pad_arg != "valid":
@@ -472,6 +518,38 @@ class _Reader:
         shape = (None, int(cout), *sizes)
         self.add(node, op, args, [x], t.perm, shape, weights)
 
+    def separable(self, node: Any, t: _Tensor, w: np.ndarray, bias: np.ndarray | None, kernel: list[int],
+                  group: int) -> bool:
+        """netspec's export writes ``separable_conv2d`` as a depthwise Conv 'x/depthwise' and a 1x1 Conv: one layer."""
+        layer = self.producer(t)
+        own = _name(node.name or node.output[0])
+        base = own[: -len(".pointwise")] if own.endswith(".pointwise") else own
+        if (layer is None or layer.name != f"{base}.depthwise" or t.name != layer.name or group != 1
+                or any(k != 1 for k in kernel) or not layer.op.startswith("depthwise_conv")
+                or len(layer.weights or []) != 1):
+            return False
+        readers = [n for n in self.graph.node if node.input[0] in n.input]
+        if len(readers) != 1:
+            return False
+        n = w.ndim - 2
+        op = f"separable_conv{n}d"
+        if op not in OPS:
+            return False
+        self.layers.remove(layer)
+        self.names.discard(layer.name)
+        args = {"filters": int(w.shape[0]), **{k: v for k, v in layer.args.items() if k != "use_bias"}}
+        if bias is None:
+            args["use_bias"] = False
+        pointwise = w.transpose(*range(2, 2 + n), 1, 0).astype(np.float32)
+        weights = [layer.weights[0], pointwise] + ([bias.astype(np.float32)] if bias is not None else [])
+        name = own  # 'x.pointwise' becomes 'x' when its activation is fused (see fuse)
+        self.names.add(name)
+        shape = (None, int(w.shape[0]), *(t.shape[2:] if t.shape else ()))
+        self.layers.append(ImportedLayer(name, op, {k: shortest(op, k, v) for k, v in args.items()},
+                                         layer.inputs, weights=weights, origin="Conv"))
+        self.values[node.output[0]] = _Tensor(name, t.perm, shape=shape)
+        return True
+
     def pad_layer(self, node: Any, t: _Tensor, padding: Any, n: int) -> tuple[Any, str | None]:
         """Explicit padding stays on the conv (netspec pads with zeros, as ONNX does)."""
         if isinstance(padding, tuple):
@@ -479,7 +557,51 @@ class _Reader:
         return padding, None
 
     def on_ConvTranspose(self, node: Any) -> None:
-        raise _Skip("transposed convolutions are not imported from ONNX yet")
+        a = _attrs(node)
+        t = self.tensor(node, node.input[0])
+        self.image(t)
+        w = self.const(node, node.input[1], "the kernel")
+        bias = self.const(node, node.input[2], "the bias") if len(node.input) > 2 and node.input[2] else None
+        n = w.ndim - 2
+        op = f"conv{n}d_transpose"
+        if op not in OPS or int(a.get("group", 1)) != 1 or "output_shape" in a:
+            raise _Skip("a grouped ConvTranspose, or one with output_shape" if op in OPS else f"netspec has no {op}")
+        kernel = list(a.get("kernel_shape", w.shape[2:]))
+        strides = list(a.get("strides", [1] * n))
+        dilations = list(a.get("dilations", [1] * n))
+        pads = list(a.get("pads", [0] * (2 * n)))
+        extra = list(a.get("output_padding", [0] * n))
+        found = None
+        for padding in ("valid", "same"):
+            for out_pad in [None, *itertools.product(*[range(s) for s in strides])]:
+                want = [_transpose_crop(kernel[i], strides[i], dilations[i], padding,
+                                        None if out_pad is None else out_pad[i]) for i in range(n)]
+                if [w_[0] for w_ in want] + [w_[1] for w_ in want] == pads and [w_[2] for w_ in want] == extra:
+                    found = (padding, out_pad)
+                    break
+            if found:
+                break
+        if found is None:
+            raise _Skip(f"pads {pads} and output_padding {extra} match no Keras padding")
+        padding, out_pad = found
+        args: dict[str, Any] = {"filters": int(w.shape[1]), "kernel_size": _one(kernel)}
+        if any(s != 1 for s in strides):
+            args["strides"] = _one(strides)
+        if padding != "valid":
+            args["padding"] = padding
+        if out_pad is not None:
+            args["output_padding"] = _one(list(out_pad))
+        if any(d != 1 for d in dilations):
+            args["dilation_rate"] = _one(dilations)
+        if bias is None:
+            args["use_bias"] = False
+        from ..core.ops_spatial import conv_transpose_length
+
+        sizes = [conv_transpose_length(s, kernel[i], strides[i], dilations[i], padding,
+                                       None if out_pad is None else out_pad[i]) for i, s in enumerate(self.spatial(t))]
+        kernel_keras = w.transpose(*range(2, 2 + n), 1, 0)  # (in, out, F..) -> (F.., out, in)
+        weights = [kernel_keras.astype(np.float32)] + ([bias.astype(np.float32)] if bias is not None else [])
+        self.add(node, op, args, [t.name], t.perm, (None, int(w.shape[1]), *sizes), weights)
 
     def on_BatchNormalization(self, node: Any) -> None:
         a = _attrs(node)
@@ -656,16 +778,19 @@ class _Reader:
 
     def fuse(self, node: Any, t: _Tensor, activation: str) -> bool:
         """netspec's own export writes ``conv2d(..., activation='relu')`` as Conv 'c/conv' + Relu 'c': one layer again."""
-        if not self.layers or not node.name:
+        layer = self.producer(t)
+        if layer is None or not node.name:
             return False
-        layer = self.layers[-1]
-        fused = {f"{_name(node.name)}.{part}" for part in ("conv", "gemm", "pointwise", "matmul")}
+        base = re.sub(r"/(NCHW|NHWC|NCW|NWC|NCDHW|NDHWC)$", "", node.name)  # the layer's value before a layout transpose
+        fused = {f"{_name(base)}.{part}" for part in ("conv", "gemm", "pointwise", "matmul", "conv_transpose")}
         readers = [n for n in self.graph.node if node.input[0] in n.input]
         if (layer.name not in fused or t.name != layer.name or len(readers) != 1
                 or "activation" in layer.args or "activation" not in _arg_names(layer.op)):
             return False
         self.names.discard(layer.name)
-        layer.name = self.layer_name(node, layer.op)
+        self.names.discard(_name(base))
+        layer.name = _name(base)
+        self.names.add(layer.name)
         layer.args["activation"] = activation
         self.values[node.output[0]] = _Tensor(layer.name, t.perm, shape=t.shape)
         return True
@@ -804,6 +929,24 @@ def _known_activations() -> tuple[str, ...]:
     from ..core.argtypes import ACTIVATIONS
 
     return ACTIVATIONS
+
+
+def _transpose_crop(k: int, s: int, d: int, padding: str, output_padding: int | None) -> tuple[int, int, int]:
+    """ONNX ``(pad_begin, pad_end, output_padding)`` of one axis of a Keras transposed convolution.
+
+    The same rule as the ONNX target's (TensorFlow's crop; any input length gives the same answer).
+
+    >>> _transpose_crop(3, 2, 1, "same", None)
+    (0, 1, 0)
+    """
+    from ..core.ops_spatial import conv_transpose_length
+
+    out = conv_transpose_length(4, k, s, d, padding, output_padding)
+    assert out is not None
+    full = 3 * s + d * (k - 1) + 1
+    begin = 0 if padding == "valid" else max(full - out, 0) // 2
+    end = full - begin - out
+    return begin, max(end, 0), max(-end, 0)
 
 
 def _f32(value: float) -> float:
