@@ -174,12 +174,14 @@ def test_inference_peak_on_every_spec(path: Path) -> None:
         assert abs(estimate - measured) <= 0.10 * measured + 64 * 1024, (net.name, estimate, measured)
 
 
-def test_threaded_run_stays_within_peak_plus_workspace() -> None:
-    # With threads each worker keeps an im2col buffer of its own: the workspace figure bounds it.
-    (net,) = _nets(UNETS[0], (64, 64, 3))
-    m = estimate_memory(net, batch_size=2)
-    measured = _measured(net, 2, threads=2)
-    assert 0.9 * m.activation_peak <= measured <= 1.1 * (m.activation_peak + 2 * m.workspace)
+@pytest.mark.parametrize("path", [ROOT / "specs/resnet18.net", UNETS[0]], ids=lambda p: p.stem)
+def test_threaded_run_matches_too(path: Path) -> None:
+    # With threads each worker keeps an im2col buffer of its own, grown on every worker at once
+    # (Executor._even_scratch), so after the warm-up call a run allocates what the plan says.
+    (net,) = _nets(path, (64, 64, 3))
+    m = estimate_memory(net, batch_size=1)
+    measured = _measured(net, 1, threads=2)
+    assert abs(m.activation_peak - measured) <= 0.10 * measured, (m.activation_peak, measured)
 
 
 def test_training_memory_arithmetic() -> None:

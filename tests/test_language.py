@@ -47,7 +47,9 @@ def test_literals(literal: str, value: object) -> None:
 
 @pytest.mark.parametrize("word", ["output", "let", "fn", "tensor", "carry", "for", "allow", "assert"])
 def test_new_keywords_are_not_names(word: str) -> None:
-    assert errors(net(f"{word} = dense(2)"))[0] == "E101"
+    report = check_source(net(f"{word} = dense(2)"), "m.net")
+    (diag,) = report.all_diagnostics
+    assert diag.code == "E101" and f"{word!r} is a keyword" in diag.message
 
 
 # --- let and NAME = OTHER ------------------------------------------------------------------------
