@@ -126,13 +126,15 @@ def main() -> None:
     """netspec: check CNN specs (.net files) and compile them to NumPy, Keras and ONNX."""
 
 
-def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
-    """A click callback: the option's value parsed, beside the text as written."""
+def _parsed(kind: str) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
+    """A click callback: the option's value parsed (``kind``: 'count' or 'bytes'), beside the text as written."""
     def callback(ctx: Any, param: Any, value: str | None) -> tuple[int, str] | None:
         if value is None:
             return None
+        from .analysis.budgets import parse_bytes, parse_count
+
         try:
-            return parse(value), value
+            return (parse_count if kind == "count" else parse_bytes)(value), value
         except ValueError as err:
             raise click.BadParameter(str(err)) from None
     return callback
@@ -140,8 +142,6 @@ def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tup
 
 def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
     """check's memory, folding and budget options (netspec.analysis), passed on as ``analysis``."""
-    from .analysis.budgets import parse_bytes, parse_count
-
     flags = [
         click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Batch size of the memory figures."),
@@ -151,11 +151,11 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Add training memory with this optimizer."),
         click.option("--depth", type=click.IntRange(min=0), default=None,
                      help="Fold block calls nested deeper than N into one row each."),
-        click.option("--max-params", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-params", callback=_parsed("count"), metavar="N",
                      help="Fail (E504) above N parameters, e.g. 5M."),
-        click.option("--max-macs", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-macs", callback=_parsed("count"), metavar="N",
                      help="Fail (E505) above N MACs per sample, e.g. 1G."),
-        click.option("--max-memory", callback=_parsed(parse_bytes), metavar="SIZE",
+        click.option("--max-memory", callback=_parsed("bytes"), metavar="SIZE",
                      help="Fail (E506) above SIZE of memory at the batch size, e.g. 2GiB."),
     ]
     for flag in reversed(flags):
@@ -164,14 +164,16 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """(AnalysisOptions, Budgets) from check's analysis flags, as written on the command line."""
-    from .analysis.budgets import Budgets
+    """(AnalysisOptions, Budgets or None) from check's analysis flags, as written on the command line."""
     from .analysis.summary import AnalysisOptions
 
     options = AnalysisOptions(kwargs["batch_size"], kwargs["dtype"], kwargs["training"], kwargs["depth"])
     limits = [kwargs["max_params"], kwargs["max_macs"], kwargs["max_memory"]]
-    budgets = Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
-    return options, budgets
+    if not any(limits):
+        return options, None
+    from .analysis.budgets import Budgets
+
+    return options, Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
 
 
 @main.command()
@@ -208,7 +210,7 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
                 report.network(network)
             except NetspecError as err:
                 extra = list(err.diagnostics)
-    if budgets.any:
+    if budgets is not None:
         from .analysis.budgets import check_budgets
         from .analysis.summary import network_memory
 
@@ -302,20 +304,40 @@ def compile_(file: str, target: str, output: str, network: str | None, weights: 
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--input", "-i", "input_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Input batch as .npy.")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output .npy.")
+@click.option("--input", "-i", "inputs", required=True, multiple=True, metavar="[NAME=]FILE.npy",
+              callback=lambda ctx, param, values: _input_files(values),
+              help="An input batch as .npy; NAME=FILE.npy once per input when the network has several.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Output .npy, or .npz keyed by output name (always .npz for several outputs).")
 @click.option("--network", "-n", help="Which network in FILE.")
 @click.option("--weights", "-w", type=click.Path(exists=True, dir_okay=False), help="Weights (.npz or .keras).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for fresh weights when none are given.")
 @_guard
-def run(file: str, input_path: str, output: str, network: str | None, weights: str | None, seed: int) -> None:
-    """Run the NumPy reference executor on an input batch."""
-    _check_output(output, (".npy", ".npz"), "outputs", file, input_path, weights)
+def run(file: str, inputs: tuple[str, ...], output: str, network: str | None, weights: str | None, seed: int) -> None:
+    """Run the NumPy reference executor on an input batch (one per input)."""
+    _check_output(output, (".npy", ".npz"), "outputs", file, *(_input_file(v) for v in inputs), weights)
     net = _load(file, network)
     from .targets.numpy_exec import run_cli
 
-    run_cli(net, input_path, output, weights=weights, seed=seed)
+    run_cli(net, list(inputs), output, weights=weights, seed=seed)
+
+
+def _input_file(value: str) -> str:
+    """The file of an ``--input`` value: ``FILE`` or ``NAME=FILE``."""
+    import os
+
+    name, eq, path = value.partition("=")
+    return path if eq and name.isidentifier() and not os.path.exists(value) else value
+
+
+def _input_files(values: Iterable[str]) -> tuple[str, ...]:
+    """Each ``--input`` value's file must exist (exit 2 otherwise), as for any other path option."""
+    import os
+
+    for value in values:
+        if not os.path.exists(_input_file(value)):
+            raise click.BadParameter(f"File {_input_file(value)!r} does not exist.", param_hint="'--input' / '-i'")
+    return tuple(values)
 
 
 @main.command()

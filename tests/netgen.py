@@ -125,12 +125,21 @@ class T:
 
 @dataclass
 class GenNet:
-    """A generated valid network: its text and the concrete input shape to run it on."""
+    """A generated valid network: its text and the concrete input shape to run it on.
+
+    ``extra_inputs`` are the shapes of the inputs after the first (a
+    metadata vector), in order; ``concrete_inputs`` lists them all.
+    """
 
     text: str
     concrete_input: tuple[int, ...]
     fmt: str
     features: frozenset[str] = field(default_factory=frozenset)
+    extra_inputs: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def concrete_inputs(self) -> tuple[tuple[int, ...], ...]:
+        return (self.concrete_input, *self.extra_inputs)
 
 
 # --- rendering helpers ---------------------------------------------------------------------------------
@@ -148,6 +157,8 @@ class _Writer:
         self.features: set[str] = set()
         self.defaults: dict[str, dict[str, Any]] = {}
         self.blocks: dict[str, str] = {}  # template -> emitted block name
+        self.top_names: list[str] = []  # tensor names bound in the network's own body (visible at its end)
+        self.prelude: list[str] = []  # file-level lines (let) before the blocks
 
     def fresh(self, prefix: str) -> str:
         self.uid += 1
@@ -658,7 +669,122 @@ def condition(w: _Writer, x: T, cur: str) -> T | None:
     return _from_img(w, x, [h, hc], [wd, wc], f1 if value else f2)
 
 
+def let_value(w: _Writer, x: T) -> T | None:
+    """``let f = N`` in the body or at file level, used by a conv (sometimes in a conditional expression)."""
+    if len(x.decl) != 3 or image(x.decl, w.fmt)[2] is None:
+        return None
+    (h, wd, c), (hc, wc, cc) = x.img(w.fmt)
+    name = w.fresh("f")
+    f = w.int_(1, 6)
+    if w.coin(0.3):
+        w.prelude.append(f"let {name} = {f} * 1_000 // 1_000")
+        w.features.add("let_file")
+    else:
+        w.emit(f"let {name} = {w.num(f)}")
+        w.features.add("let")
+    value = name
+    if w.coin(0.4):
+        value = f"{name} if channels({_cur_name(w)}) > 0 else {name} + 1"
+        w.features.add("cond_expr")
+    w.emit(f"conv2d({value}, 1, padding='same')")
+    return _from_img(w, x, [h, hc], [wd, wc], f)
+
+
+def _cur_name(w: _Writer) -> str:
+    """Binds the current tensor to a fresh name (for channels() in an expression)."""
+    t = w.fresh("k")
+    w.emit(f"{t} = linear()")
+    return t
+
+
+def for_loop(w: _Writer, x: T) -> T | None:
+    """``for`` over a literal table or a ``let`` tuple, unpacking pairs or not."""
+    if len(x.decl) != 3 or image(x.decl, w.fmt)[2] is None:
+        return None
+    (h, wd, c), (hc, wc, cc) = x.img(w.fmt)
+    rows = [(w.int_(1, 6), w.pick([1, 3])) for _ in range(w.int_(1, 3))]
+    if w.coin(0.5):
+        table = "(" + ", ".join(f"({f}, {k})" for f, k in rows) + ("," if len(rows) == 1 else "") + ")"
+        if w.coin(0.4):
+            name = w.fresh("table")
+            w.emit(f"let {name} = {table}")
+            table = name
+        w.emit(f"for (f, k) in {table} {{")
+        w.emit("    conv2d(f, k, padding='same') -> relu()")
+        w.features.add("for_unpack")
+    else:
+        rows = [(f, 1) for f, _ in rows]
+        w.emit(f"for f in ({', '.join(str(f) for f, _ in rows)},) {{")
+        w.emit("    conv2d(f, 1)")
+        w.features.add("for")
+    w.emit("}")
+    return _from_img(w, x, [h, hc], [wd, wc], rows[-1][0])
+
+
+def carry_loop(w: _Writer, x: T) -> T | None:
+    """A residual stack that carries its running tensor (and a counter) from pass to pass."""
+    if len(x.decl) != 3 or image(x.decl, w.fmt)[2] is None:
+        return None
+    t, n = w.fresh("t"), w.fresh("n")
+    w.emit(f"{t} = linear()")
+    w.emit(f"let {n} = 0")
+    if w.coin(0.5):
+        w.emit(f"repeat {w.int_(1, 3)} carry {t}, {n} {{")
+    else:
+        w.emit(f"for u in ({w.int_(1, 3)}, {w.int_(1, 3)}) carry {n}, {t} {{")
+    w.emit(f"    v = {t} -> conv2d(channels({t}), 3, padding='same', name='{t}_' + str({n}))")
+    if w.coin(0.5):
+        w.emit(f"    if {n} % 2 == 0 {{")
+        w.emit(f"        {t} = add({t}, v)")
+        w.emit("    } else {")
+        w.emit(f"        {t} = v -> relu()")
+        w.emit("    }")
+    else:
+        w.emit(f"    {t} = add({t}, v)")
+    w.emit(f"    let {n} = {n} + 1")
+    w.emit("}")
+    w.emit(t)
+    w.features.add("carry")
+    return x
+
+
 # --- networks ------------------------------------------------------------------------------------------
+
+
+def _outputs(w: _Writer, x: T, meta: int | None) -> None:
+    """The network's end: join the metadata input in, and sometimes name several outputs.
+
+    A metadata vector is embedded by ``dense`` and concatenated with a
+    vector current tensor, or else becomes an output of its own; an
+    ``output`` statement then lists the current tensor and some tensors
+    bound earlier in the network's body.
+    """
+    several = meta is not None or (w.top_names and w.coin(0.3))
+    if not several:
+        return
+    last = w.fresh("t")
+    w.emit(f"{last} = linear()")  # names the current tensor
+    outputs = [last]
+    if meta is not None:
+        m = w.fresh("m")
+        units = w.int_(1, 5)
+        w.emit(f"{m} = meta -> dense({units}, activation='tanh')")
+        if len(x.decl) == 1 and x.decl[0] is not None and w.coin(0.6):
+            joined = w.fresh("j")
+            w.emit(f"{joined} = concat({last}, {m})")
+            outputs = [joined]
+            w.features.add("concat_inputs")
+        else:
+            outputs.append(m)
+    if w.top_names and w.coin(0.5):
+        outputs += w.draw(st.lists(st.sampled_from(w.top_names), min_size=1, max_size=2, unique=True))
+    if meta is not None and w.coin(0.2):
+        outputs.append("meta")  # an input may be an output too
+    if len(outputs) > 1 or w.coin(0.3):
+        w.emit("output " + ", ".join(outputs))
+        w.features.add("several_outputs" if len(outputs) > 1 else "output_statement")
+    elif outputs[0] != last:
+        w.emit(outputs[0])
 
 
 @st.composite
@@ -676,6 +802,10 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
     dims = ", ".join("?" if d is None else w.num(d) for d in x.decl)
     layout = " channels_first" if fmt == "channels_first" else (" channels_last" if w.coin(0.2) else "")
     w.emit(f"input x: [{dims}]{layout}")
+    meta = w.int_(1, 6) if w.coin(0.25) else None  # a second input: a metadata vector
+    if meta is not None:
+        w.emit(f"input meta: [{w.num(meta)}]")
+        w.features.add("several_inputs")
     if w.coin(0.3):
         w.defaults["conv2d"] = {"padding": "same"}
         w.emit("default conv2d(padding='same', activation='relu')")
@@ -687,7 +817,7 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
         if phase_image and len(x.decl) == 3:
             kind = w.pick(["conv2d", "conv2d", "depthwise_conv2d", "separable_conv2d", "maxpool2d", "avgpool2d",
                            "zeropad2d", "batchnorm", "act", "residual", "concat", "se", "block", "repeat", "if",
-                           "chain", "global", "flatten"])
+                           "chain", "global", "flatten", "let", "for", "carry"])
         else:
             kind = w.pick(["dense", "dense", "batchnorm", "act", "dense_res", "reshape", "flatten_1d"])
         line: str | None = None
@@ -724,6 +854,12 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
             new = repeat(w, x)
         elif kind == "if":
             new = condition(w, x, cur)
+        elif kind == "let":
+            new = let_value(w, x)
+        elif kind == "for":
+            new = for_loop(w, x)
+        elif kind == "carry":
+            new = carry_loop(w, x)
         elif kind == "chain":
             steps = []
             y = x
@@ -774,6 +910,7 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
             if w.coin(0.15):
                 bound = w.fresh("v")
                 w.emit(f"{bound} = {line}")
+                w.top_names.append(bound)
             else:
                 w.emit(line + ("  # a comment" if w.coin(0.05) else "") + (";" if w.coin(0.05) else ""))
         x = new
@@ -782,15 +919,17 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
     if w.coin(0.2) and all(d is not None for d in x.decl):
         w.emit("flatten()" if len(x.decl) != 1 else "dense(3, activation='softmax')")
         x = T((math.prod(x.decl),), (math.prod(x.conc),)) if len(x.decl) != 1 else T((3,), (3,))
+    _outputs(w, x, meta)
     blocks = []
     ax = 1 if fmt == "channels_first" else -1
     for kind, name in w.blocks.items():
         params, body = BLOCKS[kind]
         body = body.replace("AX", str(ax)).replace("inner_BLK", w.blocks.get("inner", "inner_x"))
         blocks.append(f"block {name}{params} {{\n    {body}\n}}\n")
-    text = "".join(blocks) + "network gen {\n" + "\n".join(w.lines) + "\n}\n"
+    prelude = "".join(line + "\n" for line in w.prelude)
+    text = prelude + "".join(blocks) + "network gen {\n" + "\n".join(w.lines) + "\n}\n"
     conc_in = compose(hc, wc, cc, fmt)
-    return GenNet(text, conc_in, fmt, frozenset(w.features))
+    return GenNet(text, conc_in, fmt, frozenset(w.features), ((meta,),) if meta is not None else ())
 
 
 # --- spatial networks: 1-D signals, 2-D decoders, 3-D volumes ------------------------------------------

@@ -14,6 +14,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+import pytest
+
 from netspec.tools.lsp.analysis import (
     Files,
     analyze,
@@ -172,3 +174,43 @@ def test_an_unchanged_import_is_parsed_once(tmp_path: Path, monkeypatch):
         assert analyze(files, main, text).report.ok
     assert sum(1 for c in calls if c.endswith("lib.net")) == 1
     assert sum(1 for c in calls if c.endswith("main.net")) == 3
+
+
+SPECS = sorted((ROOT / "specs").glob("*.net"))
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_questions_across_each_spec_have_answers(path: Path):
+    """Hover, definition and completion at tokens all through every spec, and on cut-off texts: no exception."""
+    from lark.lexer import LexerThread
+
+    from netspec.tools.fmt import _lexer
+
+    text = path.read_text()
+    doc = analyze(Files(), path, text)
+    lexer, _ = _lexer()
+    tokens = list(LexerThread.from_text(lexer, text).lex(None))
+    for tok in tokens[:: max(1, len(tokens) // 150)]:
+        for offset in (tok.start_pos, tok.end_pos):
+            answer = hover(doc, offset)
+            assert answer is None or isinstance(answer, str)
+            target = definition(doc, offset)
+            assert target is None or 0 <= target.start <= target.end <= len(target.text)
+            completions(doc, offset)
+    # what an editor sees while the user types: every prefix cut at a line end
+    for cut in range(0, len(text), max(1, len(text) // 8)):
+        partial = text[:cut]
+        typed = dataclasses.replace(doc, text=partial)
+        completions(typed, len(partial))
+        analyze(Files(), path, partial)
+
+
+def test_symbolic_sizes_show_as_formulas():
+    text = ("network fcn {\n    input x: [H, W, 3]\n    conv2d(16, 7, strides=2, padding='same')\n"
+            "    maxpool2d(3, strides=2)\n    global_avgpool2d()\n}\n")
+    doc = analyze(Files(), "/tmp/fcn.net", text)
+    labels = {h.line: h.label for h in inlay_hints(doc)}
+    assert labels[1] == "(None, H, W, 3)"
+    assert labels[2] == "(None, floor((H - 1) / 2) + 1, floor((W - 1) / 2) + 1, 16)"
+    assert labels[4] == "(None, 16)"
+    assert "`(None, floor((H - 1) / 4), floor((W - 1) / 4), 16)`" in hover(doc, _at(text, "maxpool2d"))

@@ -151,9 +151,12 @@ def graphs(draw: st.DrawFn) -> Graph:
     shape = (*dims, channels) if fmt == CL else (channels, *dims)
     if draw(st.integers(0, 4)) == 0:
         shape = (draw(st.integers(1, 12)),)
-    names = iter(draw(st.lists(IDENT, min_size=12, max_size=12, unique=True)))
-    graph_input = Input(next(names), shape, fmt)
-    tensors: dict[str, tuple] = {graph_input.name: shape}
+    names = iter(draw(st.lists(IDENT, min_size=14, max_size=14, unique=True)))
+    graph_inputs = [Input(next(names), shape, fmt)]
+    for _ in range(draw(st.integers(0, 2))):  # several inputs, each with its own shape and layout
+        graph_inputs.append(Input(next(names), (*[draw(st.integers(1, 6)) for _ in range(2)], channels),
+                                  draw(st.sampled_from([CL, CF]))))
+    tensors: dict[str, tuple] = {i.name: i.shape for i in graph_inputs}
     nodes: list[Node] = []
     for _ in range(draw(st.integers(0, 6))):
         op = draw(st.sampled_from(sorted(OPS)))
@@ -174,8 +177,9 @@ def graphs(draw: st.DrawFn) -> Graph:
         name = next(names)
         nodes.append(Node(name, op, tuple(inputs), attrs))
         tensors[name] = info.shape
-    output = draw(st.sampled_from(sorted(tensors))) if draw(st.booleans()) else ""
-    return Graph(draw(IDENT), graph_input, tuple(nodes), output)
+    # No output (the last node), one, or several (an `output a, b` statement).
+    outputs = draw(st.lists(st.sampled_from(sorted(tensors)), max_size=3, unique=True))
+    return Graph(draw(IDENT), tuple(graph_inputs), tuple(nodes), tuple(outputs))
 
 
 def assert_round_trip(graph: Graph) -> None:
@@ -186,6 +190,8 @@ def assert_round_trip(graph: Graph) -> None:
     loaded = load_source(text)
     assert loaded.graph == report.graph, text
     assert (loaded.output_shape, loaded.params) == (report.output_shape, report.params)
+    assert (loaded.inputs, loaded.outputs, loaded.output_shapes) == (report.inputs, report.outputs,
+                                                                      report.output_shapes)
     assert to_source(loaded.graph) == to_source(report.graph)
 
 
@@ -226,7 +232,30 @@ network n {
     assert_round_trip(load_source(text).graph)
 
 
-@pytest.mark.parametrize("name", ["layer-1", "default", "block 1", "input"])
+def test_several_inputs_and_outputs_round_trip() -> None:
+    text = """
+network two {
+    input image: [16, 16, 3]
+    input meta: [5] channels_first
+    feat = conv2d(8, 3) -> global_avgpool2d()
+    m = meta -> dense(8)
+    both = concat(feat, m)
+    cls = both -> dense(10, name='cls')
+    output cls, meta, feat
+    dense(3)
+}
+"""
+    graph = load_source(text).graph
+    assert [i.name for i in graph.inputs] == ["image", "meta"] and graph.outputs == ("cls", "meta",
+                                                                                     "global_average_pooling2d")
+    assert graph.input_named("meta").data_format == "channels_first"
+    assert "dense_1" not in [n.name for n in graph.nodes]  # reaches no output: left out (W105)
+    printed = to_source(graph)
+    assert "    input meta: [5] channels_first\n" in printed and "    output cls, meta, " in printed
+    assert_round_trip(graph)
+
+
+@pytest.mark.parametrize("name", ["layer-1", "default", "block 1", "input", "output"])
 def test_layer_names_that_are_not_identifiers_round_trip(name: str) -> None:
     graph = Graph("g", Input("x", (4,)), (Node(name, "dense", ("x",), ops.Dense(units=2)),))
     assert_round_trip(graph)
@@ -253,3 +282,58 @@ def test_load_source_rejects_what_to_source_cannot_mean() -> None:
     assert base != other
     with pytest.raises(NetspecError):
         load_source(to_source(base).replace("dense(", "dense2("))
+
+
+# Version 2 of the language: let, fn, tensor parameters, carry, for, the conditional
+# expression, instances.  The printed graph loads back equal, and equals the same network
+# written out by hand without any of those constructs.
+V2_SOURCE = """
+let widths = (4, 8)
+fn twice(n) = n * 2
+block fuse(units, skip: tensor) {
+    conv2d(units, 1, name='fuse_' + str(units)) -> add(skip)
+}
+network family(size=8, act='relu') {
+    input x: [size, size, 3]
+    h = conv2d(4, 3, padding='same', name='stem')
+    for (i, w) in ((0, widths[0]), (1, widths[1])) carry h {
+        s = h -> conv2d(w, 1, name='proj_' + str(i))
+        h = s -> fuse(w, s)
+    }
+    repeat 2 as r carry h {
+        h = h -> activation(act if r == 0 else 'tanh', name='act_' + str(r))
+    }
+    dense(twice(3), name='head')
+}
+network small = family(size=1_0, act='elu')
+"""
+
+V2_UNROLLED = """
+network small {
+    input x: [10, 10, 3]
+    conv2d(4, 3, padding='same', name='stem')
+    s0 = conv2d(4, 1, name='proj_0')
+    s0 -> conv2d(4, 1, name='fuse_4') -> add(s0)
+    s1 = conv2d(8, 1, name='proj_1')
+    s1 -> conv2d(8, 1, name='fuse_8') -> add(s1)
+    activation('elu', name='act_0') -> activation('tanh', name='act_1')
+    dense(6, name='head')
+}
+"""
+
+
+def test_version2_constructs_round_trip() -> None:
+    report = check_file_text(V2_SOURCE)
+    assert [n.name for n in report.networks] == ["family", "small"]
+    for net in report.networks:
+        assert net.graph is not None
+        assert_round_trip(net.graph)
+    assert report.network("small").graph == load_source(V2_UNROLLED).graph
+
+
+def check_file_text(text: str):
+    from netspec import check_source
+
+    report = check_source(text)
+    assert report.ok, "\n".join(d.render() for d in report.all_diagnostics)
+    return report

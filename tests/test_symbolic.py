@@ -67,13 +67,21 @@ network concat_skip {
 
 
 def symbolic_text(text: str) -> str:
-    """The spec with each rank-3 input's spatial sizes replaced by H and W."""
+    """The spec with each input's spatial sizes replaced by symbols (L; H, W; D, H, W)."""
+    letters = {1: ["L"], 2: ["H", "W"], 3: ["D", "H", "W"]}
+
     def repl(m: re.Match) -> str:
-        a, c, layout = m.group(2), m.group(4), m.group(5) or ""
+        dims = [d.strip() for d in m.group(2).split(",")]
+        layout = m.group(3) or ""
+        n = len(dims) - 1
+        if n not in letters:
+            return m.group(0)
         if "channels_first" in layout:
-            return f"input {m.group(1)}: [{a}, H, W]{layout}"
-        return f"input {m.group(1)}: [H, W, {c}]{layout}"
-    return re.sub(r"input (\w+): \[(\w+), (\w+), (\w+)\]([ \t]*channels_first)?", repl, text)
+            dims = [dims[0], *letters[n]]
+        else:
+            dims = [*letters[n], dims[-1]]
+        return f"input {m.group(1)}: [{', '.join(dims)}]{layout}"
+    return re.sub(r"input (\w+): \[([\w ,]+)\]([ \t]*channels_first)?", repl, text)
 
 
 def concrete_shapes(graph: Graph, sizes: dict[str, int], names: tuple) -> dict[str, tuple] | None:

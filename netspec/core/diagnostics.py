@@ -90,6 +90,8 @@ CODES: dict[str, str] = {
     "E605": "target cannot express this network",
     "E606": "output refused: it would replace an input, or its ending does not match what is written",
     "E607": "internal error: netspec failed unexpectedly (a bug; please report it)",
+    "E610": "netspec run's input files or output file do not fit the network's inputs and outputs",
+    "E611": "netspec train cannot train a network with several inputs or outputs",
     "E701": "import: the model holds something netspec cannot express",
     "E702": "import: the written spec does not check",
     "E703": "import: netspec computes a shape other than the model records",
@@ -101,10 +103,12 @@ CODES: dict[str, str] = {
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
     "W106": "channels_first network: an axis argument left at its default -1 acts along a spatial axis",
+    "W107": "a default statement reaches no layer",
     "W110": "transposed convolution kernel not a multiple of its stride (checkerboard artifacts)",
     "W111": "center_crop larger than its input: Keras resizes instead of cropping",
     "W116": "merge matches only for some input sizes: it narrows the valid sizes",
     "W117": "an op's size rule cannot be followed on symbolic sizes: its output size is unknown",
+    "W119": "a budget cannot be checked: the figure depends on sizes that are not known",
 }
 
 

@@ -40,6 +40,8 @@ class Explanation:
 
     sizes: tuple[str, ...] = ()
     per_output: str | None = None
+    #: The MACs as a product when they are not output values times ``per_output`` (separable convolutions).
+    macs: str | None = None
 
 
 def _split(shape: tuple, fmt: str, n: int) -> tuple[list[Any], Any]:
@@ -71,6 +73,14 @@ def window_line(axis: str, length: Any, size: int, stride: int, dilation: int, p
         head = pad
     else:
         head = f"{axis}: "
+    if length is not None and out is not None and not isinstance(length, int):  # a symbolic size
+        b, e = (0, 0) if padding in ("valid", "same") else padding
+        if padding == "same":
+            if stride == 1:
+                return lines + [f"{head}'same' with stride 1 keeps the size: {out}"]
+            return lines + [f"{head}'same': ceil({length} / {stride}) = {out}   (the padding split depends on the size)"]
+        p_text = f"2*{b}" if b == e else f"{b} + {e}"
+        return lines + [f"{head}floor(({length} - {f_text} + {p_text}) / {stride}) + 1 = {out}"]
     if length is None or out is None or not isinstance(length, int):
         p = "P" if padding == "same" else ("0" if padding == "valid" else None)
         if p is None:
@@ -123,16 +133,19 @@ def explain_window(a: Any, in_shapes: list[tuple], out_shape: tuple) -> Explanat
     per_axis = [(dims_in[i], kernel[i], a.strides[i], dilation[i], _axis_padding(a.padding, i, kernel[i], dilation[i]),
                  dims_out[i]) for i in range(n)]
     lines: list[str] = []
-    if n > 1 and all(p == per_axis[0] for p in per_axis):  # the same arithmetic on every axis: say it once
+    same = len({tuple(map(str, p)) for p in per_axis}) == 1  # str: sizes may be formulas
+    if n > 1 and same:  # the same arithmetic on every axis: say it once
         lines += window_line(", ".join(names), *per_axis[0])
     else:
         for i in range(n):
             lines += window_line(names[i], *per_axis[i])
     k_text = "*".join(map(str, kernel))
-    per_output = None
+    per_output = macs = None
     if hasattr(a, "filters") and hasattr(a, "depth_multiplier"):  # separable
-        lines.append(f"channels: depthwise {c}*{a.depth_multiplier} = {None if c is None else c * a.depth_multiplier}"
-                     f", then pointwise to filters = {a.filters}")
+        mid = None if c is None else c * a.depth_multiplier
+        lines.append(f"channels: depthwise {c}*{a.depth_multiplier} = {mid}, then pointwise to filters = {a.filters}")
+        if mid is not None and all(isinstance(d, int) for d in dims_out):
+            macs = f"{'*'.join(map(str, dims_out))} positions * {mid} channels * ({k_text} + {a.filters})"
     elif hasattr(a, "filters"):
         groups = getattr(a, "groups", 1)
         lines.append(f"channels: filters = {a.filters}" + (f" (in {groups} groups)" if groups != 1 else ""))
@@ -143,7 +156,7 @@ def explain_window(a: Any, in_shapes: list[tuple], out_shape: tuple) -> Explanat
         per_output = k_text
     else:
         lines.append(f"channels: {c}, as the input")
-    return Explanation(tuple(lines), per_output)
+    return Explanation(tuple(lines), per_output, macs)
 
 
 def explain_resample(kind: str):

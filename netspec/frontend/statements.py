@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.argtypes import MAX_SIZE, ArgError, clip, did_you_mean, format_value, type_name
-from ..core.check import GraphChecker, NetworkReport, _position
+from ..core.check import GraphChecker, NetworkReport, with_symbolic
 from ..core.diagnostics import Diagnostic, Note
 from ..core.ir import Input, Node
 from ..core.ops import ALIASES, OPS, arg_names, canonical_op, make_attrs
@@ -101,6 +101,9 @@ class NetworkElaborator(ExpressionEvaluator):
         self.name_spans: dict[int, Span] = {}
         self.passes = 1  # how many times the innermost repeat body runs in all
         self.outputs: tuple[str, ...] | None = None  # set by the output statement
+        #: Each ``default`` statement run, with its values' span ids, and which of those a call took.
+        self.default_stmts: dict[int, tuple[S.DefaultStmt, list[int], tuple]] = {}
+        self.defaults_used: set[int] = set()
 
     # driver
     def run(self) -> NetworkReport:
@@ -155,18 +158,23 @@ class NetworkElaborator(ExpressionEvaluator):
             self.diags.append(err.diag)
             cur = POISON
         outputs = self.outputs if self.outputs is not None else (cur,)
+        self._unused_defaults()
         report = self.checker.report(name, outputs, span, self.diags)
-        diags, graph, symbolic = report.diagnostics, report.graph, None
-        if graph is not None and any(None in i.shape for i in graph.inputs):
-            from ..core.symbolic import symbolic_check
+        report = with_symbolic(report, self.program.silence)
+        diags = self._instance_notes(self.program.allowed(dedupe(report.diagnostics)))
+        return dataclasses.replace(report, diagnostics=tuple(diags))
 
-            symbolic = symbolic_check(graph, self.program.silence)
-            if symbolic.diagnostics:
-                diags = tuple(sorted(diags + symbolic.diagnostics, key=_position))
-                if any(d.is_error for d in symbolic.diagnostics):
-                    graph = None
-        diags = self._instance_notes(self.program.allowed(dedupe(diags)))
-        return dataclasses.replace(report, graph=graph, diagnostics=tuple(diags), symbolic=symbolic)
+    def _unused_defaults(self) -> None:
+        """W107: a ``default`` that no later call took (its op is never called in its reach, or
+        every call gives those arguments itself)."""
+        if "W107" in self.program.silence or any(d.is_error for d in self.diags):
+            return
+        for stmt, spans, stack in self.default_stmts.values():
+            if spans and not any(s in self.defaults_used for s in spans):
+                self.diags.append(Diagnostic.warning(
+                    "W107", f"default {stmt.op}(...) reaches no layer: no call of {stmt.op} after it, in this body "
+                    f"or in the blocks called from it, takes these arguments", stmt.span,
+                    [Note("in the block called here", s) for _, s in reversed(stack)]))
 
     def _instance_notes(self, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
         """Errors and warnings met while building an instance point back at the instance too."""
@@ -509,6 +517,7 @@ class NetworkElaborator(ExpressionEvaluator):
         positional, keyword = self.eval_args(stmt.args, scope)
         values = self.bind_args(stmt.op, names, positional, keyword, allow_name=False)
         scope.defaults.setdefault(op, {}).update(values)
+        self.default_stmts.setdefault(id(stmt), (stmt, [id(span) for _, span in values.values()], tuple(self.stack)))
 
     def exec_chain(self, chain: S.Chain, scope: Scope, cur: str) -> str:
         for i, step in enumerate(chain.steps):
@@ -630,7 +639,9 @@ class NetworkElaborator(ExpressionEvaluator):
             inputs = [cur]
         values = self.bind_args(call.name, arg_names(opdef.attrs), positional, keyword)
         for key, entry in scope.defaults_for(op).items():
-            values.setdefault(key, entry)
+            if key not in values:
+                values[key] = entry
+                self.defaults_used.add(id(entry[1]))
         try:
             attrs = make_attrs(opdef.attrs, {k: v for k, (v, _) in values.items()})
         except ArgError as err:
@@ -695,7 +706,9 @@ class NetworkElaborator(ExpressionEvaluator):
             raise Abort(Diagnostic.error("E202", f"unknown argument 'name' for block {block.name}", keyword["name"][1]))
         values = self.bind_args(block.name, names, positional, keyword, allow_name=False)
         for key, entry_ in scope.defaults_for(block.name).items():
-            values.setdefault(key, entry_)
+            if key not in values:
+                values[key] = entry_
+                self.defaults_used.add(id(entry_[1]))
         params = self.param_scope(block.params, values, unit.scope, "block", block, call.span)
         tensors: dict[str, str] = {"in": cur}
         for p in block.params:
@@ -706,6 +719,7 @@ class NetworkElaborator(ExpressionEvaluator):
                         [Note(f"{block.name!r} is defined here", block.name_span)]))
                 tensors[p.name] = values[p.name][0]
         inner = Scope(params, tensors=tensors, kind="body")
+        inner.caller = scope  # defaults reach the blocks called from their scope (issue 9 item 5)
         self.stack.append((block.name, call.span))
         key = (*self.block_path, block.name)
         self.block_calls[key] = self.block_calls.get(key, 0) + 1
