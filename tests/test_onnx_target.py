@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import lively_weights
+from helpers import lively_weights, load_first
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -361,7 +361,7 @@ def test_opsets(nets, opset):
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_specs(path):
-    net = netspec.load(path)
+    net = load_first(path)
     check_all(net, lively_weights(net))
 
 
@@ -536,7 +536,7 @@ def test_cli_compile_with_weights_and_opset(tmp_path):
     spec.write_text(CASES["vector_to_image"])
     net = netspec.load(spec)
     weights = lively_weights(net, seed=4)
-    save_weights(tmp_path / "w.npz", weights)
+    save_weights(weights, tmp_path / "w.npz")
     out = tmp_path / "net.onnx"
     result = CliRunner().invoke(main, ["compile", str(spec), "--target", "onnx", "-o", str(out),
                                        "--weights", str(tmp_path / "w.npz"), "--opset", "18"])

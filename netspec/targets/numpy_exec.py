@@ -1083,7 +1083,7 @@ class Executor:
         self._blas: Any = None
         self.net = net
         self.graph = net.graph
-        self.weights = validate_weights(weights, net)
+        self.weights = validate_weights(net, weights)
         #: Each input's expected shape, batch axis first (None: any size); ``input_shape`` is the first.
         self.input_shapes: tuple[tuple[int | None, ...], ...] = tuple((None, *i.shape) for i in self.graph.inputs)
         self.input_shape: tuple[int | None, ...] = self.input_shapes[0]
@@ -1201,13 +1201,13 @@ class Executor:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="netspec")
         with self._blas.limit(limits=1, user_api="blas"):
             _state.pool = self._pool
-            high = _scratch_high
             try:
                 yield
             finally:
                 _state.pool = None
-            if _scratch_high > high:
+            if _scratch_high != getattr(self, "_evened", None):
                 self._even_scratch()
+                self._evened = _scratch_high
 
     def _even_scratch(self) -> None:
         """Give every worker thread an im2col buffer as large as the largest any has needed.
@@ -1326,12 +1326,16 @@ def executor(net: NetworkReport, weights: Mapping[str, np.ndarray] | str | os.Pa
     array([[ 5.,  7.],
            [13., 15.]], dtype=float32)
     """
+    from .weights import need_net, need_weights
+
+    need_net("executor(net, weights=None, seed=0)", net)
+    need_weights("executor(net, weights=None, seed=0)", weights, paths=True, optional=True)
     if weights is None or isinstance(weights, (str, os.PathLike)):
         weights = resolve_weights(net, weights, seed)
     return Executor(net, weights, fuse=fuse, threads=threads)
 
 
-def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+def compile_numpy(net: NetworkReport, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,
                   seed: int = 0) -> None:
     """Write the network's weights as the contract's ``.npz``: ``weights`` checked and converted, or fresh ones.
 
@@ -1342,11 +1346,11 @@ def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | 
     >>> sorted(np.load(p).files)
     ['dense/bias', 'dense/kernel']
     """
-    save_weights(output, resolve_weights(net, weights, seed))
+    save_weights(resolve_weights(net, weights, seed), output)
 
 
 def run_cli(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | os.PathLike] | Sequence[str],
-            output: str | os.PathLike, weights: str | os.PathLike | None = None, seed: int = 0) -> None:
+            output: str | os.PathLike, *, weights: str | os.PathLike | None = None, seed: int = 0) -> None:
     """``netspec run``: read a batch per input from ``.npy``, run the network, write the result.
 
     ``inputs`` is one ``.npy`` path (a one-input network), a mapping from
@@ -1357,9 +1361,6 @@ def run_cli(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | o
     ``output`` ends in ``.npz``.  Mismatched inputs are E610.  Each input
     follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are
     divided by 255, as ``netspec train`` feeds them.
-
-    The input follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are divided by 255,
-    as ``netspec train`` feeds them.
 
     >>> import netspec, tempfile, os
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
@@ -1479,11 +1480,11 @@ def _split_input(value: str, names: Sequence[str]) -> tuple[str | None, str]:
     return None, value
 
 
-def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
-    """Peak bytes ``tracemalloc`` sees during one call of ``run`` on ``x`` (after a warm-up call).
+def traced_peak(run: Executor, *xs: Any, warmup: bool = True) -> int:
+    """Peak bytes ``tracemalloc`` sees during one call of ``run`` on ``xs`` (after a warm-up call).
 
-    The weights and ``x`` itself exist before tracing starts, so they are not
-    counted; the network's output is.
+    ``xs`` is one batch per input, in order.  The weights and the inputs exist
+    before tracing starts, so they are not counted; the network's outputs are.
 
     >>> import netspec
     >>> net = netspec.load_source("network n { input x: [4]\\n dense(3) }")
@@ -1493,13 +1494,13 @@ def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
     import gc
     import tracemalloc
 
-    xs = run.check_inputs(*x) if isinstance(x, tuple) else run.check_inputs(x)
+    inputs = run.check_inputs(*xs)
     if warmup:
-        run(*xs)
+        run(*inputs)
     gc.collect()
     tracemalloc.start()
     try:
-        y = run(*xs)
+        y = run(*inputs)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
