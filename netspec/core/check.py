@@ -16,6 +16,7 @@ the IR in :class:`LayerInfo` and :class:`NetworkReport`, never inside it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 from .diagnostics import Diagnostic, NetspecError, Note
 from .ir import Graph, Node, Shape
 from .ops import OPS, ShapeError, WeightSpec
+from .ops_layers import glu_shape
 
 __all__ = [
     "MAX_ELEMENTS",
@@ -184,12 +186,13 @@ class NodeProblem(Exception):
 
 
 def analyze_node(
-    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF]
+    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF], trainable: bool = True
 ) -> tuple[LayerInfo, list[tuple[str, str, str | None]]]:
     """Check one node given its inputs; returns its info and its warnings.
 
     ``attrs`` must be normalized (see :meth:`netspec.core.ops.OpDef.normalize`).
-    Raises :class:`NodeProblem` for an error.
+    Raises :class:`NodeProblem` for an error.  With ``trainable`` false
+    (a layer's ``trainable=false``) every weight counts as non-trainable.
 
     >>> from netspec.core import ops
     >>> info, warns = analyze_node("conv2d", ops.OPS["conv2d"].normalize(
@@ -202,6 +205,8 @@ def analyze_node(
         raise NodeProblem(code, message, arg)
     try:
         shape = opdef.infer(attrs, in_shapes)
+        if getattr(attrs, "activation", None) == "glu" and shape:
+            shape = glu_shape(shape, len(shape) - 1)  # a fused glu halves the layer's last axis
         weights = tuple(opdef.weights(attrs, in_shapes))
         macs = opdef.macs(attrs, in_shapes, shape)
         warnings = opdef.warnings(attrs, in_shapes)
@@ -220,10 +225,12 @@ def analyze_node(
             raise NodeProblem(
                 "E501", f"{op} weight {w.name} {w.shape} holds {w.size:,} values, too large to build "
                 f"(limit {MAX_ELEMENTS:,})")
-    trainable = sum(w.size for w in weights if w.trainable)
+    if not trainable:
+        weights = tuple(dataclasses.replace(w, trainable=False) for w in weights)
+    n_trainable = sum(w.size for w in weights if w.trainable)
     non_trainable = sum(w.size for w in weights if not w.trainable)
     rf = _next_rf(op, attrs, in_rfs)
-    return LayerInfo(shape, weights, trainable, non_trainable, macs, rf), warnings
+    return LayerInfo(shape, weights, n_trainable, non_trainable, macs, rf), warnings
 
 
 def node_diagnostic(
@@ -279,7 +286,7 @@ class GraphChecker:
             return None
         attrs = opdef.normalize(node.attrs, self.format)
         if attrs is not node.attrs:
-            node = Node(node.name, node.op, node.inputs, attrs, node.span, node.call_sites, node.arg_spans)
+            node = dataclasses.replace(node, attrs=attrs)
         self.nodes.append(node)
         self.producers[node.name] = node
         in_shapes = [self.shapes[i] for i in node.inputs]
@@ -290,7 +297,8 @@ class GraphChecker:
             self.shapes[node.name] = None
             return None
         try:
-            info, warns = analyze_node(node.op, attrs, in_shapes, [self.rfs[i] for i in node.inputs])  # type: ignore[arg-type]
+            info, warns = analyze_node(node.op, attrs, in_shapes, [self.rfs[i] for i in node.inputs],  # type: ignore[arg-type]
+                                       node.trainable)
         except NodeProblem as problem:
             notes = []
             if problem.input_index is not None:

@@ -61,6 +61,7 @@ CODES: dict[str, str] = {
     "E404": "unknown size where a known one is needed",
     "E405": "wrong input rank for the op",
     "E406": "reshape to a different number of elements",
+    "E415": "glu halves an axis whose size is odd",
     "E501": "size or count too large to build",
     "E502": "nesting too deep",
     "E503": "network too large (too many layers or repetitions)",

@@ -766,31 +766,6 @@ def _dropout_validate(a: Dropout) -> list[tuple[str, str, str | None]]:
 # merges ----------------------------------------------------------------------------------------
 
 
-def _elementwise_infer(op: str):
-    def infer(a: Any, shapes: list[Shape]) -> Shape:
-        if len(shapes) < 2:
-            raise ShapeError("E302", f"{op} needs at least two tensors, got {len(shapes)}")
-        out = list(shapes[0])
-        for i, shape in enumerate(shapes[1:], start=1):
-            if len(shape) != len(out):
-                raise ShapeError(
-                    "E403", f"{op} of mismatched ranks: input 1 has shape {_fmt(shapes[0])}, "
-                    f"input {i + 1} has shape {_fmt(shape)}", str(i),
-                )
-            for k, (x, y) in enumerate(zip(out, shape)):
-                if x is None or y is None:
-                    out[k] = None if (x is None and y is None) or 1 in (x, y) else (x if y is None else y)
-                elif x == 1:
-                    out[k] = y
-                elif y != 1 and x != y:
-                    raise ShapeError(
-                        "E403", f"{op} of mismatched shapes: input 1 has shape {_fmt(shapes[0])}, "
-                        f"input {i + 1} has shape {_fmt(shape)} (axis {k + 1}: {x} vs {y})", str(i),
-                    )
-        return tuple(out)
-    return infer
-
-
 def _concat_infer(a: Concat, shapes: list[Shape]) -> Shape:
     if len(shapes) < 2:
         raise ShapeError("E302", f"concat needs at least two tensors, got {len(shapes)}")
@@ -817,6 +792,10 @@ def _concat_infer(a: Concat, shapes: list[Shape]) -> Shape:
 
 
 # --- the table ---------------------------------------------------------------------------------
+
+# Version 2's layer ops live in their own module; it needs everything above.
+from .ops_layers import DEFS as _LAYER_DEFS  # noqa: E402
+from .ops_layers import Merge, _merge_infer  # noqa: E402
 
 #: Ops that apply one ``keras.activations`` function and take no arguments.
 ACTIVATION_OPS = (
@@ -859,12 +838,14 @@ _DEFS: list[OpDef] = [
     OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",)),
     OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",)),
     OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",)),
-    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape) for name in ACTIVATION_OPS],
-    OpDef("add", NoArgs, "Add", "add", _elementwise_infer("add"), ("Add",), rf="merge", merge=True),
-    OpDef("multiply", NoArgs, "Multiply", "multiply", _elementwise_infer("multiply"), ("Multiply",),
+    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, ("silu",) if name == "swish" else ())
+      for name in ACTIVATION_OPS],
+    OpDef("add", Merge, "Add", "add", _merge_infer("add"), ("Add",), rf="merge", merge=True),
+    OpDef("multiply", Merge, "Multiply", "multiply", _merge_infer("multiply"), ("Multiply",),
           rf="merge", merge=True),
     OpDef("concat", Concat, "Concatenate", "concatenate", _concat_infer, ("Concatenate", "concatenate"),
           rf="merge", merge=True),
+    *_LAYER_DEFS,
 ]
 
 #: Every op by its canonical name.

@@ -42,6 +42,7 @@ from ..core.diagnostics import Diagnostic, NetspecError
 from ..core.fileio import atomic_output
 from ..core.ir import Node
 from ..core.ops import ACTIVATION_OPS
+from ..core.ops_layers import AXIS_ACTIVATIONS
 from ..core.shapes import same_padding
 from .weights import resolve_weights, save_weights, validate_weights
 
@@ -567,8 +568,8 @@ def _act_step(fn: Callable[..., np.ndarray], **kwargs: Any) -> Step:
 def _split_act(name: str, data_format: str) -> tuple[Callable | None, Callable | None]:
     """(activation to apply per chunk in NHWC, activation to apply afterwards in the layer's layout)."""
     act = ACTIVATIONS[name]
-    if name == "softmax" and data_format != "channels_last":
-        return None, act  # Keras's softmax is on the last axis of the layer's own layout
+    if name in AXIS_ACTIVATIONS and (name != "softmax" or data_format != "channels_last"):
+        return None, act  # Keras's softmax (and glu, ...) is on the last axis of the layer's own layout
     return act, None
 
 
@@ -812,6 +813,11 @@ LOWERINGS: dict[str, Lowering] = {
 #: Ops whose output may share memory with their input (never written in place behind another's back).
 _VIEW_OPS = {"dropout", "flatten", "reshape", "linear"}
 
+# Version 2's layer ops and the rest of keras.activations (their own module).
+from . import numpy_layers as _numpy_layers  # noqa: E402
+
+_numpy_layers.install(LOWERINGS, ACTIVATIONS, _VIEW_OPS)
+
 
 # --- fusion ---------------------------------------------------------------------------------------
 
@@ -878,9 +884,9 @@ def _fuse(nodes: list[Node], weights: dict, output: str
     for node in nodes:
         prev = out[-1] if out else None
         act = _absorbed_activation(node)
-        if (prev is not None and act is not None and act != "softmax" and prev.op in ("add", "multiply")
+        if (prev is not None and act is not None and act not in AXIS_ACTIVATIONS and prev.op in ("add", "multiply")
                 and node.inputs == (prev.name,) and readers.get(prev.name) == 1 and prev.name != output
-                and not isinstance(prev.attrs, _MergeActivation)):
+                and not isinstance(prev.attrs, _MergeActivation) and not getattr(prev.attrs, "constants", ())):
             out[-1] = Node(node.name, prev.op, prev.inputs, _MergeActivation(act), prev.span)
             weights[node.name] = {}
             merged[node.name] = merged.pop(prev.name) + (node.name,)
