@@ -101,14 +101,15 @@ def test_unwritable_place_is_e603(work: Path, target: str) -> None:
         rc, err = invoke(["run", str(work / "n.net"), "--input", str(work / "x.npy"), "-o", str(out)])
     else:
         rc, err = _compile(work, target, out)
-    assert rc == 1 and "E603" in err, err
+    # Found before any work, as a wrong command line (issue 9 item 10): exit 2.
+    assert rc == 2 and "E603" in err and ".netspec-" not in err, err
     assert _files(work) == before and blocker.read_bytes() == GOOD
     missing = work / "no_such_dir" / TARGETS.get(target, "y.npy")
     if target == "run":
         rc, err = invoke(["run", str(work / "n.net"), "--input", str(work / "x.npy"), "-o", str(missing)])
     else:
         rc, err = _compile(work, target, missing)
-    assert rc == 1 and "E603" in err, err
+    assert rc == 2 and "E603" in err and ".netspec-" not in err, err
     assert _files(work) == before
     count("atomic_cases")
 

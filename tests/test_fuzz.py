@@ -42,7 +42,7 @@ from netspec.frontend.syntax import grammar_path
 
 GOLDEN = Path(__file__).parent / "golden"
 KEYWORDS = {"network", "block", "input", "repeat", "as", "if", "else", "default", "in", "and", "or", "not",
-            "true", "false", "none", "import"}
+            "true", "false", "none", "import", "output", "let", "fn", "tensor", "carry", "for", "allow", "assert"}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # --- the library's promise ----------------------------------------------------------------

@@ -266,7 +266,7 @@ def test_mutated_specs_library_and_cli(data: bytes, args: list[str]) -> None:
 _LARK = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="basic",
              start=["start", "chain", "bind_stmt", "repeat_stmt", "if_stmt", "default_stmt"])
 _KEYWORDS = {"network", "block", "input", "repeat", "as", "if", "else", "default", "in", "and", "or", "not",
-             "true", "false", "none", "import"}
+             "true", "false", "none", "import", "output"}
 _NAMES = ["x", "y", "a", "in_", "conv2d", "dense", "relu", "maxpool2d", "flatten", "add", "concat", "multiply",
           "batchnorm", "zeropad2d", "reshape", "softmax", "global_avgpool2d", "depthwise_conv2d", "channels",
           "shape", "filters", "kernel_size", "strides", "padding", "units", "axis", "groups", "name", "Conv2D",

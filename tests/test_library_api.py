@@ -201,7 +201,11 @@ def test_check_file_never_raises(tmp_path: Path) -> None:
 
 def test_network_selection() -> None:
     text = LENET + "network other {\n    input x: [4]\n    dense(2)\n}\n"
-    assert netspec.load_source(text).name == "lenet5"
+    with pytest.raises(netspec.NetspecError) as several:  # issue 9 item 7: never silently the first
+        netspec.load_source(text)
+    assert several.value.diagnostics[0].code == "E208"
+    assert "lenet5, other" in several.value.diagnostics[0].message
+    assert netspec.load_source(text, network="lenet5").name == "lenet5"
     assert netspec.load_source(text, network="other").total_params == 10
     with pytest.raises(netspec.NetspecError) as err:
         netspec.load_source(text, network="othr")
@@ -232,7 +236,8 @@ def test_to_source_round_trip() -> None:
 def test_canonical_op_and_codes() -> None:
     assert netspec.canonical_op("Conv2D") == "conv2d"
     assert netspec.canonical_op("BatchNormalization") == "batchnorm"
-    assert netspec.canonical_op("conv3d") is None
+    assert netspec.canonical_op("Conv3DTranspose") == "conv3d_transpose"
+    assert netspec.canonical_op("conv4d") is None
     assert all(len(code) == 4 and code[0] in "EW" for code in netspec.CODES)
     assert isinstance(netspec.__version__, str) and netspec.__version__.count(".") >= 1
 

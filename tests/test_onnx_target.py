@@ -233,6 +233,69 @@ network vector_to_image {
     reshape((4, -1))
     softmax()
 }""",
+    "signal": """
+network signal {
+    input x: [24, 3]
+    conv1d(4, 3, padding='causal', dilation_rate=2, activation='relu', name='causal')
+    conv1d(6, 3, strides=2, padding=(1, 0), groups=2, name='strided1d')
+    a = depthwise_conv1d(3, padding='same', depth_multiplier=2, name='dw1d')
+    b = a -> separable_conv1d(4, 3, padding='same', activation='tanh', name='sep1d')
+    c = b -> maxpool1d(2, padding='same', name='max1d') -> upsampling1d(2, name='up1d')
+    d = b -> avgpool1d(3, strides=1, padding='same', name='avg1d')
+    concat(c, d, name='cat1d')
+    conv1d_transpose(4, 3, strides=2, padding='same', output_padding=1, name='deconv1d')
+    zeropad1d((1, 2), name='zp1d')
+    cropping1d((2, 1), name='crop1d')
+    e = global_maxpool1d(keepdims=true, name='gmp1d')
+    global_avgpool1d(name='gap1d')
+}
+""",
+    "volume": """
+network volume {
+    input x: [2, 6, 7, 5] channels_first
+    conv3d(4, 3, padding='same', activation='relu', name='c3')
+    conv3d(4, (1, 3, 3), strides=(1, 2, 2), padding=((0, 0), (1, 1), (0, 1)), groups=2, name='c3s')
+    conv3d_transpose(3, 2, strides=(1, 2, 2), name='deconv3d')
+    zeropad3d((1, 0, (1, 2)), name='zp3d')
+    cropping3d(((0, 1), 1, 0), name='crop3d')
+    upsampling3d((1, 2, 1), name='up3d')
+    a = maxpool3d(2, padding='same', name='max3d')
+    b = a -> avgpool3d((1, 2, 2), strides=1, padding='same', name='avg3d')
+    c = b -> global_maxpool3d(keepdims=true, name='gmp3d')
+    add(b, c, name='add3d')
+    global_avgpool3d(name='gap3d')
+}
+""",
+    "decoder": """
+network decoder {
+    input x: [8, 10, 3]
+    conv2d_transpose(4, 3, strides=2, padding='same', activation='relu', name='deconv')
+    conv2d_transpose(4, (2, 3), strides=(2, 1), output_padding=(1, 0), name='deconv_op')
+    conv2d_transpose(2, 3, dilation_rate=2, use_bias=false, name='deconv_dilated')
+    cropping2d(((1, 2), (0, 3)), name='crop')
+    a = upsampling2d(2, interpolation='bilinear', name='up_bilinear')
+    b = a -> upsampling2d((2, 1), name='up_nearest') -> center_crop(20, 30, name='cc')
+    c = a -> resizing(20, 30, name='rs_bilinear')
+    d = a -> resizing(20, 30, interpolation='bicubic', crop_to_aspect_ratio=true, name='rs_bicubic')
+    e = a -> upsampling2d(2, interpolation='lanczos3', name='up_lanczos') -> center_crop(20, 30, name='cc2')
+    f = a -> center_crop(40, 40, name='cc_resize') -> resizing(20, 30, interpolation='area', name='rs_area')
+    add(b, c, d, e, f, name='sum')
+}
+""",
+    "unknown_spatial": """
+network unknown_spatial {
+    input x: [?, 3]
+    conv1d(4, 3, padding='causal', dilation_rate=2, name='u_causal')
+    maxpool1d(3, strides=2, padding='same', name='u_max1d')
+    conv1d_transpose(4, 3, strides=2, padding='same', name='u_deconv1d')
+    upsampling1d(2, name='u_up1d')
+    cropping1d((1, 2), name='u_crop1d')
+    reshape((-1, 4, 1), name='u_img')
+    conv2d_transpose(2, 2, strides=2, name='u_deconv2d')
+    upsampling2d(2, interpolation='bilinear', name='u_bilinear')
+    global_avgpool2d(name='u_gap')
+}
+""",
 }
 
 
@@ -262,7 +325,7 @@ def test_opsets(nets, opset):
     """The activations network (gelu composed before opset 20, Reduce* axes as inputs from 18)."""
     if opset > default_opset():
         pytest.skip(f"onnxruntime {ort.__version__} does not run opset {opset}")
-    for name in ("merges", "pools"):
+    for name in ("merges", "pools", "decoder", "signal"):
         net = nets[name]
         weights = lively_weights(net)
         model = to_onnx(net, weights, opset=opset)

@@ -109,6 +109,67 @@ ROWS: list[tuple[str, dict, list[tuple], str, tuple, int]] = [
     *[(op, dict(), [(2, 3, 4)], CF, (2, 3, 4), 0) for op in (
         "gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "exponential",
         "linear")],
+    # --- 1-D and 3-D convolutions (Keras count_params() by hand) ---
+    ("conv1d", dict(filters=8, kernel_size=3), [(100, 4)], CL, (98, 8), 3 * 4 * 8 + 8),
+    ("conv1d", dict(filters=8, kernel_size=3, padding="causal", dilation_rate=4), [(100, 4)], CL, (100, 8), 104),
+    ("conv1d", dict(filters=8, kernel_size=3, strides=2, padding="causal"), [(9, 4)], CL, (5, 8), 104),  # (9+2-3)/2+1
+    ("conv1d", dict(filters=8, kernel_size=3, padding="same", strides=2), [(4, 9)], CF, (8, 5), 104),
+    ("conv1d", dict(filters=6, kernel_size=5, padding=(1, 3), groups=2), [(10, 4)], CL, (10, 6), 5 * 2 * 6 + 6),
+    ("Conv1D", dict(filters=2, kernel_size=1), [(None, 3)], CL, (None, 2), 8),
+    ("conv3d", dict(filters=8, kernel_size=3), [(16, 16, 16, 1)], CL, (14, 14, 14, 8), 27 * 8 + 8),
+    ("conv3d", dict(filters=8, kernel_size=(1, 3, 3), strides=(1, 2, 2), padding="same"), [(3, 8, 32, 32)], CF,
+     (8, 8, 16, 16), 9 * 3 * 8 + 8),
+    ("conv3d", dict(filters=4, kernel_size=3, padding=((1, 0), 1, (0, 2))), [(4, 4, 4, 2)], CL, (3, 4, 4, 4),
+     27 * 2 * 4 + 4),
+    # --- transposed convolutions: Keras's deconv_output_length; kernel (F..., filters, C_in) ---
+    ("conv2d_transpose", dict(filters=64, kernel_size=2, strides=2), [(16, 16, 128)], CL, (32, 32, 64),
+     2 * 2 * 64 * 128 + 64),
+    ("conv2d_transpose", dict(filters=4, kernel_size=3, strides=2), [(7, 7, 2)], CL, (15, 15, 4), 76),  # 6*2+3
+    ("conv2d_transpose", dict(filters=4, kernel_size=3, strides=2, padding="same"), [(7, 7, 2)], CL, (14, 14, 4),
+     76),
+    ("conv2d_transpose", dict(filters=4, kernel_size=3, strides=2, padding="same", output_padding=0), [(7, 7, 2)],
+     CL, (13, 13, 4), 76),  # 6*2 + 3%2 + 0
+    ("conv2d_transpose", dict(filters=4, kernel_size=1, strides=3), [(2, 5, 5)], CF, (4, 15, 15), 12),  # 5*3 (S>K)
+    ("conv2d_transpose", dict(filters=4, kernel_size=3, dilation_rate=2), [(5, 5, 1)], CL, (9, 9, 4), 40),
+    ("conv1d_transpose", dict(filters=3, kernel_size=4, strides=2, output_padding=1), [(10, 2)], CL, (23, 3),
+     4 * 3 * 2 + 3),  # 9*2 + 4 + 1
+    ("conv3d_transpose", dict(filters=2, kernel_size=2, strides=2, use_bias=False), [(4, 3, 3, 3)], CF,
+     (2, 6, 6, 6), 8 * 2 * 4),
+    ("Conv2DTranspose", dict(filters=1, kernel_size=3), [(None, 4, 1)], CL, (None, 6, 1), 10),
+    # --- depthwise / separable in 1-D ---
+    ("depthwise_conv1d", dict(kernel_size=3, depth_multiplier=2), [(10, 4)], CL, (8, 8), 3 * 4 * 2 + 8),
+    ("separable_conv1d", dict(filters=8, kernel_size=3, padding="same"), [(4, 10)], CF, (8, 10),
+     3 * 4 + 4 * 8 + 8),
+    # --- 1-D and 3-D pools ---
+    ("maxpool1d", dict(), [(9, 3)], CL, (4, 3), 0),
+    ("avgpool1d", dict(pool_size=3, strides=1, padding="same"), [(3, 9)], CF, (3, 9), 0),
+    ("maxpool3d", dict(), [(8, 9, 10, 2)], CL, (4, 4, 5, 2), 0),
+    ("avgpool3d", dict(pool_size=(1, 2, 2), padding="same"), [(2, 5, 5, 5)], CF, (2, 5, 3, 3), 0),
+    ("global_avgpool1d", dict(), [(None, 7)], CL, (7,), 0),
+    ("global_maxpool1d", dict(keepdims=True), [(7, 20)], CF, (7, 1), 0),
+    ("global_avgpool3d", dict(keepdims=True), [(4, 4, 4, 5)], CL, (1, 1, 1, 5), 0),
+    ("global_maxpool3d", dict(), [(5, 4, 4, 4)], CF, (5,), 0),
+    # --- padding and cropping: an int, a tuple per axis, a pair per axis ---
+    ("zeropad1d", dict(), [(5, 2)], CL, (7, 2), 0),
+    ("zeropad1d", dict(padding=(0, 3)), [(2, 5)], CF, (2, 8), 0),
+    ("zeropad3d", dict(padding=(1, (0, 2), 3)), [(2, 2, 2, 1)], CL, (4, 4, 8, 1), 0),
+    ("cropping1d", dict(), [(9, 3)], CL, (7, 3), 0),
+    ("cropping1d", dict(cropping=(1, 0)), [(3, 9)], CF, (2, 9), 0),  # Keras: always axis 1
+    ("cropping2d", dict(cropping=((88, 88), (88, 88))), [(568, 568, 64)], CL, (392, 392, 64), 0),
+    ("cropping2d", dict(cropping=(1, 2)), [(3, 8, 8)], CF, (3, 6, 4), 0),
+    ("cropping2d", dict(cropping=2), [(None, 8, 3)], CL, (None, 4, 3), 0),
+    ("cropping3d", dict(), [(4, 4, 4, 1)], CL, (2, 2, 2, 1), 0),
+    ("cropping3d", dict(cropping=((0, 1), 0, (2, 0))), [(1, 4, 4, 4)], CF, (1, 3, 4, 2), 0),
+    # --- resampling ---
+    ("upsampling1d", dict(size=3), [(5, 2)], CL, (15, 2), 0),
+    ("upsampling1d", dict(), [(2, 5)], CF, (4, 5), 0),  # Keras: always axis 1
+    ("upsampling2d", dict(), [(4, 5, 3)], CL, (8, 10, 3), 0),
+    ("upsampling2d", dict(size=(2, 3), interpolation="bilinear"), [(3, 4, 5)], CF, (3, 8, 15), 0),
+    ("upsampling3d", dict(size=(1, 2, 2)), [(2, 3, 3, 1)], CL, (2, 6, 6, 1), 0),
+    ("resizing", dict(height=224, width=200), [(None, None, 3)], CL, (224, 200, 3), 0),
+    ("resizing", dict(height=5, width=6, crop_to_aspect_ratio=True), [(3, 9, 13)], CF, (3, 5, 6), 0),
+    ("center_crop", dict(height=4, width=6), [(9, 13, 3)], CL, (4, 6, 3), 0),
+    ("center_crop", dict(height=12, width=6), [(3, 9, 13)], CF, (3, 12, 6), 0),
     # --- merges: add/multiply broadcast size-1 axes; concat's axis counts the batch ---
     ("add", dict(), [(4, 4, 8), (4, 4, 8)], CL, (4, 4, 8), 0),
     ("add", dict(), [(4, 4, 8), (1, 1, 8), (4, 4, 1)], CL, (4, 4, 8), 0),
@@ -246,6 +307,24 @@ ERRORS = [
     ("reshape", dict(target_shape=(3, -1)), [(4, 4, 2)], CL, "E406", "multiple of 3"),
     ("batchnorm", dict(axis=4), [(8, 8, 3)], CL, "E306", "axis 4"),
     ("softmax", dict(axis=0), [(8,)], CL, "E306", "batch"),
+    # an op given a tensor of a rank it cannot take names both
+    ("conv1d", dict(filters=8, kernel_size=3), [(28, 28, 1)], CL, "E405", "conv1d needs a 2-D input (L, C)"),
+    ("conv3d", dict(filters=8, kernel_size=3), [(28, 28, 1)], CL, "E405", "of rank 3"),
+    ("maxpool3d", dict(), [(3, 28, 28)], CF, "E405", "(C, D, H, W)"),
+    ("global_avgpool1d", dict(), [(4, 4, 4)], CL, "E405", "2-D"),
+    ("upsampling2d", dict(), [(16, 4)], CL, "E405", "rank 2"),
+    ("conv1d", dict(filters=8, kernel_size=5, padding="valid"), [(4, 1)], CL, "E401", "output length would be 0"),
+    ("conv3d", dict(filters=8, kernel_size=(1, 1, 5)), [(4, 4, 4, 1)], CL, "E401", "width"),
+    ("conv2d_transpose", dict(filters=8, kernel_size=4, strides=2, padding="same", output_padding=0),
+     [(4, 4, 1)], CL, "E410", "output_padding"),
+    ("conv1d_transpose", dict(filters=8, kernel_size=3, strides=2, output_padding=2), [(4, 1)], CL, "E306",
+     "less than strides"),
+    ("conv2d_transpose", dict(filters=8, kernel_size=3, strides=2, dilation_rate=2), [(9, 9, 1)], CL, "E306",
+     "dilation"),
+    ("cropping2d", dict(cropping=((2, 2), (0, 0))), [(4, 4, 1)], CL, "E401", "4 - 2 - 2"),
+    ("cropping1d", dict(cropping=(5, 0)), [(5, 2)], CL, "E401", "length"),
+    ("center_crop", dict(height=4, width=4), [(None, 8, 3)], CL, "E404", "height and width"),
+    ("conv3d", dict(filters=8, kernel_size=3, groups=4), [(8, 8, 8, 6)], CL, "E402", "6 % 4 = 2"),
     ("conv2d", dict(filters=8, kernel_size=1), [(65536, 65536, 1)], CL, "E501", "too large"),
     ("dense", dict(units=2**16), [(2**16,)], CL, "E501", "kernel"),
 ]
@@ -294,6 +373,16 @@ def test_merge_errors(op, args, shapes, code, text) -> None:
     ("conv2d", dict(filters=8), "E301"),
     ("conv2d", dict(filters=8, kernel_size=3, padding="sam"), "E303"),
     ("conv2d", dict(filters=8, kernel_size=(1, 2, 3)), "E302"),
+    ("conv2d", dict(filters=8, kernel_size=3, padding="causal"), "E303"),  # causal is conv1d's only
+    ("depthwise_conv1d", dict(kernel_size=3, padding="causal"), "E303"),  # as Keras
+    ("conv1d", dict(filters=8, kernel_size=(3, 3)), "E302"),
+    ("conv3d", dict(filters=8, kernel_size=3, padding=(1, 2)), "E302"),  # a tuple per axis: three
+    ("conv2d_transpose", dict(filters=8, kernel_size=3, padding=1), "E302"),  # 'valid' or 'same' only
+    ("cropping2d", dict(cropping=(1, 2, 3)), "E302"),
+    ("cropping3d", dict(cropping=-1), "E306"),
+    ("upsampling2d", dict(interpolation="bilinaer"), "E303"),
+    ("upsampling1d", dict(size=0), "E306"),
+    ("resizing", dict(height=8), "E301"),
     ("dropout", dict(rate=1.0), "E306"),
     ("dense", dict(units=2**40), "E501"),
 ])

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .diagnostics import Diagnostic, NetspecError, Note
-from .ir import Graph, Node, Shape
+from .ir import Graph, Input, Node, Shape
+from .lints import covered_by_sibling, refine_warnings
 from .ops import OPS, ShapeError, WeightSpec
 from .ops_layers import glu_shape
 
@@ -41,7 +42,8 @@ __all__ = [
 #: Most scalars one tensor (per sample) or one weight may hold before netspec calls it too large.
 MAX_ELEMENTS = 2**31 - 1
 
-#: A receptive field: ("window", rf_h, rf_w, jump_h, jump_w), ("global",), or None (no spatial axes).
+#: A receptive field: ("window", sizes, jumps) with one entry per spatial axis (a jump is a Fraction
+#: after an upsampling), ("global",), or None (no spatial axes).
 RF = tuple[Any, ...] | None
 
 
@@ -66,13 +68,13 @@ class LayerInfo:
         return self.trainable + self.non_trainable
 
     @property
-    def receptive_field(self) -> tuple[int, int] | str | None:
-        """``(h, w)`` in input pixels, ``'global'``, or None for a non-spatial network."""
+    def receptive_field(self) -> tuple[int, ...] | str | None:
+        """One size per spatial axis (``(h, w)`` for images) in input cells, ``'global'``, or None."""
         if self.rf is None:
             return None
         if self.rf[0] == "global":
             return "global"
-        return self.rf[1], self.rf[2]
+        return tuple(math.ceil(r) for r in self.rf[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,10 @@ class NetworkReport:
     """A checked network: its graph, what each layer does, and its diagnostics.
 
     ``graph`` is None when the network has errors; ``layers`` then holds
-    what was checked before them.
+    what was checked before them.  ``inputs`` are the network's inputs,
+    ``outputs`` its output tensor names and ``output_shapes`` their shapes
+    (None where one failed); ``input_shape`` and ``output_shape`` are the
+    first of each.
 
     >>> from netspec.frontend.elaborate import check_source
     >>> net = check_source("network n {\\n input x: [4, 4, 2]\\n batchnorm()\\n}\\n").networks[0]
@@ -95,6 +100,12 @@ class NetworkReport:
     input_shape: Shape | None = None
     output_shape: Shape | None = None
     span: Any = field(default=None, compare=False, repr=False)
+    inputs: tuple[Input, ...] = ()
+    outputs: tuple[str, ...] = ()
+    output_shapes: tuple[Shape | None, ...] = ()
+    #: Every node the checker took, in order, with its info (None where it failed), unused and
+    #: failed ones included, even when ``graph`` is None: what an editor shows at each line.
+    checked: tuple[tuple[Node, LayerInfo | None], ...] = field(default=(), compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -129,8 +140,9 @@ class NetworkReport:
 
     @property
     def activation_bytes(self) -> int | None:
-        """Bytes of float32 activations per sample (the input and every layer's output)."""
-        sizes = [self.input_shape or ()] + [i.shape for i in self.layers.values()]
+        """Bytes of float32 activations per sample (the inputs and every layer's output)."""
+        firsts = [i.shape for i in self.inputs] if self.inputs else [self.input_shape or ()]
+        sizes = firsts + [i.shape for i in self.layers.values()]
         total = 0
         for shape in sizes:
             if any(d is None for d in shape):
@@ -146,14 +158,15 @@ class NetworkReport:
 
 
 def input_rf(shape: Shape, data_format: str) -> RF:
-    """The receptive field of an input tensor: one pixel if it is an image.
+    """The receptive field of an input tensor: one cell if it is a signal, an image or a volume.
 
     >>> input_rf((28, 28, 1), "channels_last")
-    ('window', 1, 1, 1, 1)
+    ('window', (1, 1), (1, 1))
     >>> input_rf((10,), "channels_last") is None
     True
     """
-    return ("window", 1, 1, 1, 1) if len(shape) == 3 else None
+    n = len(shape) - 1
+    return ("window", (1,) * n, (1,) * n) if 1 <= n <= 3 else None
 
 
 def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
@@ -168,10 +181,16 @@ def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
     if opdef.rf == "merge":
         if any(r is None or r[0] == "global" for r in rfs):
             return ("global",) if all(r is not None for r in rfs) else None
-        return ("window", max(r[1] for r in rfs), max(r[2] for r in rfs), first[3], first[4])  # type: ignore[index]
-    (kh, kw), (sh, sw) = opdef.window(attrs)  # type: ignore[misc]
-    _, rh, rw, jh, jw = first
-    return ("window", rh + (kh - 1) * jh, rw + (kw - 1) * jw, jh * sh, jw * sw)
+        if len({len(r[1]) for r in rfs}) != 1:  # type: ignore[index]
+            return ("global",)
+        return ("window", tuple(map(max, *(r[1] for r in rfs))) if len(rfs) > 1 else first[1],  # type: ignore[index]
+                first[2])
+    sizes, strides = opdef.window(attrs)  # type: ignore[misc]
+    _, reach, jumps = first
+    if len(sizes) != len(reach):
+        return ("global",)
+    return ("window", tuple(r + (k - 1) * j for r, k, j in zip(reach, sizes, jumps)),
+            tuple(j * s for j, s in zip(jumps, strides)))
 
 
 class NodeProblem(Exception):
@@ -247,6 +266,8 @@ class GraphChecker:
     The elaborator adds nodes as it creates them (so it can answer
     ``channels(x)``); :func:`check_graph` adds a whole graph's nodes.
     A node whose input failed is skipped without a second report.
+    ``graph_inputs`` is one :class:`Input` or a sequence of them; the first
+    one's layout is the default ``data_format`` of every layer.
 
     >>> from netspec.core import ops
     >>> from netspec.core.ir import Input, Node
@@ -255,16 +276,18 @@ class GraphChecker:
     (4, 4, 3)
     """
 
-    def __init__(self, graph_input: Any, silence: Iterable[str] = ()):
-        self.input = graph_input
-        self.format: str = graph_input.data_format
+    def __init__(self, graph_inputs: Input | Sequence[Input], silence: Iterable[str] = ()):
+        self.inputs: tuple[Input, ...] = (graph_inputs,) if isinstance(graph_inputs, Input) else tuple(graph_inputs)
+        self.input = self.inputs[0]
+        self.format: str = self.input.data_format
         self.silenced = set(silence)
-        self.shapes: dict[str, Shape | None] = {graph_input.name: graph_input.shape}
-        self.rfs: dict[str, RF] = {graph_input.name: input_rf(graph_input.shape, self.format)}
+        self.shapes: dict[str, Shape | None] = {i.name: i.shape for i in self.inputs}
+        self.rfs: dict[str, RF] = {i.name: input_rf(i.shape, i.data_format) for i in self.inputs}
         self.producers: dict[str, Node] = {}
         self.layers: dict[str, LayerInfo] = {}
         self.diagnostics: list[Diagnostic] = []
         self.nodes: list[Node] = []
+        self.deferred: list[tuple[Node, Diagnostic]] = []
 
     def add(self, node: Node) -> Shape | None:
         """Check one node; returns its output shape, or None if it (or an input) failed."""
@@ -304,7 +327,8 @@ class GraphChecker:
             if problem.input_index is not None:
                 src = node.inputs[problem.input_index]
                 producer = self.producers.get(src)
-                span = producer.span if producer is not None else self.input.span
+                span = producer.span if producer is not None else next(
+                    (i.span for i in self.inputs if i.name == src), self.input.span)
                 notes.append(Note(f"{src!r} is produced here with shape {_show_shape(self.shapes[src])}", span))
             arg_span = node.arg_span(problem.arg) if problem.arg else None
             self.diagnostics.append(node_diagnostic(node.span, arg_span, problem, node.call_sites, notes))
@@ -313,45 +337,62 @@ class GraphChecker:
         self.shapes[node.name] = info.shape
         self.rfs[node.name] = info.rf
         self.layers[node.name] = info
+        warns = refine_warnings(node, attrs, in_shapes, warns, self.producers, self.format)  # type: ignore[arg-type]
         for code, message, arg in warns:
             if code not in self.silenced:
                 if not message.startswith(node.name + " "):
                     message = f"{node.name}: {message}"
-                self.diagnostics.append(Diagnostic.warning(
+                diag = Diagnostic.warning(
                     code, message, node.arg_span(arg) if arg else node.span,
-                    [Note("in the block called here", s) for s in reversed(node.call_sites)]))
+                    [Note("in the block called here", s) for s in reversed(node.call_sites)])
+                if code == "W104":  # a projection's sibling may read what it skips: known at the end
+                    self.deferred.append((node, diag))
+                else:
+                    self.diagnostics.append(diag)
         return info.shape
 
-    def report(self, name: str, output: str, span: Any = None, extra: Iterable[Diagnostic] = ()) -> NetworkReport:
-        """The report for everything added so far, with ``output`` as the network's output.
+    def report(self, name: str, outputs: str | Sequence[str], span: Any = None,
+               extra: Iterable[Diagnostic] = ()) -> NetworkReport:
+        """The report for everything added so far, with ``outputs`` as the network's outputs.
 
-        Layers that do not reach the output are dropped with a W105 warning:
-        a Keras model holds only the layers between its input and output, so
-        they would not be built, run or counted.
+        ``outputs`` is one tensor name or a sequence of them.  Layers that
+        reach no output are dropped with a W105 warning: a Keras model holds
+        only the layers between its inputs and outputs, so they would not be
+        built, run or counted.
         """
+        outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
         diags = list(extra) + self.diagnostics
-        if output not in self.shapes:
-            diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))
-        if self.shapes.get(output) is None:  # the output failed: every layer may still matter
+        diags += [d for node, d in self.deferred if not covered_by_sibling(node, self.nodes, self.producers)]
+        for output in outs:
+            if output not in self.shapes:
+                diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))
+        if any(self.shapes.get(o) is None for o in outs):  # an output failed: every layer may still matter
             live = set(self.shapes)
         else:
-            live = self._reaching(output)
+            live = self._reaching(outs)
         nodes = [n for n in self.nodes if n.name in live]
         if "W105" not in self.silenced:
+            if len(outs) == 1:
+                reach = f"it does not reach the output {outs[0]!r}"
+            else:
+                reach = "it reaches none of the outputs " + ", ".join(repr(o) for o in outs)
             for node in self.nodes:
                 if node.name not in live and node.name in self.layers:
                     diags.append(Diagnostic.warning(
-                        "W105", f"{node.name}: computed but never used (it does not reach the output "
-                        f"{output!r}), so it is left out of the network and its counts", node.span,
+                        "W105", f"{node.name}: computed but never used ({reach}), "
+                        "so it is left out of the network and its counts", node.span,
                         [Note("in the block called here", s) for s in reversed(node.call_sites)]))
         layers = {k: v for k, v in self.layers.items() if k in live}
         diags.sort(key=_position)
         ok = not any(d.is_error for d in diags)
-        graph = Graph(name, self.input, tuple(nodes), output, span) if ok else None
-        return NetworkReport(name, graph, layers, tuple(diags), self.input.shape, self.shapes.get(output), span)
+        graph = Graph(name, self.inputs, tuple(nodes), outs, span) if ok else None
+        out_shapes = tuple(self.shapes.get(o) for o in outs)
+        return NetworkReport(name, graph, layers, tuple(diags), self.input.shape, out_shapes[0] if out_shapes else None,
+                             span, self.inputs, outs, out_shapes,
+                             tuple((n, self.layers.get(n.name)) for n in self.nodes))
 
-    def _reaching(self, output: str) -> set[str]:
-        live = {output}
+    def _reaching(self, outputs: Sequence[str]) -> set[str]:
+        live = set(outputs)
         for node in reversed(self.nodes):
             if node.name in live:
                 live.update(node.inputs)
@@ -381,7 +422,7 @@ def check_graph(graph: Graph, silence: Iterable[str] = ()) -> NetworkReport:
     >>> [(d.code, d.message[:40]) for d in check_graph(g).diagnostics]
     [('E401', 'conv2d output height would be 0: floor((')]
     """
-    checker = GraphChecker(graph.input, silence)
+    checker = GraphChecker(graph.inputs, silence)
     for node in graph.nodes:
         checker.add(node)
-    return checker.report(graph.name, graph.output, graph.span)
+    return checker.report(graph.name, graph.outputs, graph.span)

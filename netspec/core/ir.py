@@ -1,8 +1,8 @@
 """The IR: plain frozen data describing one network as a graph.
 
-A :class:`Graph` has one :class:`Input` and a tuple of :class:`Node` in
-dependency order; edges are tensor names (an input's name or an earlier
-node's name).  Each node's ``attrs`` is the op's own frozen dataclass from
+A :class:`Graph` has a tuple of :class:`Input`, a tuple of :class:`Node` in
+dependency order and a tuple of output tensor names; edges are tensor names
+(an input's name or an earlier node's name).  Each node's ``attrs`` is the op's own frozen dataclass from
 :mod:`netspec.core.ops`, with every argument filled in.  Source spans sit
 beside the fields and never affect equality.  Analysis results (shapes,
 counts, diagnostics) live in :mod:`netspec.core.check`, not here.
@@ -17,11 +17,20 @@ Build a graph in Python:
 ... ))
 >>> g.output, [n.name for n in g]
 ('dense', ['conv2d', 'flatten', 'dense'])
+
+Several inputs and outputs are tuples; ``input`` and ``output`` mean the first:
+
+>>> g = Graph("two", (Input("a", (4,)), Input("b", (4,))), (
+...     Node("sum", "add", ("a", "b"), ops.NoArgs()),
+...     Node("d", "dense", ("sum",), ops.Dense(units=2)),
+... ), ("d", "sum"))
+>>> [i.name for i in g.inputs], g.outputs, g.input.name, g.output
+(['a', 'b'], ('d', 'sum'), 'a', 'd')
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +63,9 @@ class Node:
     """One layer: its unique name, op, input tensor names and typed attributes.
 
     ``call_sites`` holds the spans of the block calls that produced the node,
-    innermost last, for diagnostics that point back at the caller.
+    innermost last, for diagnostics that point back at the caller; ``block``
+    names those calls, outermost first, each as the block's name and its
+    1-based call number within the enclosing call (``("stage_3", "bottleneck_2")``).
 
     >>> from netspec.core import ops
     >>> Node("d", "dense", ("x",), ops.Dense(units=4)).attrs.units
@@ -68,6 +79,7 @@ class Node:
     span: Span | None = field(default=None, compare=False, repr=False)
     call_sites: tuple[Span, ...] = field(default=(), compare=False, repr=False)
     arg_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
+    block: tuple[str, ...] = field(default=(), compare=False, repr=False)
     #: ``trainable=false`` moves the layer's weights to the non-trainable count (as Keras's ``trainable``).
     trainable: bool = True
 
@@ -81,25 +93,64 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Graph:
-    """A whole network: input, nodes in dependency order, and the output's name.
+    """A whole network: its inputs, nodes in dependency order, and its outputs' names.
 
-    ``output`` defaults to the last node (or the input when there are none).
+    ``inputs`` is a tuple of :class:`Input` (one :class:`Input` is taken as a
+    tuple of one); ``outputs`` a tuple of tensor names (one name is taken as
+    a tuple of one), and defaults to the last node (or the first input when
+    there are no nodes).  ``input`` and ``output`` are the first of each.
 
     >>> from netspec.core import ops
     >>> g = Graph("g", Input("x", (4,)), (Node("d", "dense", ("x",), ops.Dense(units=2)),))
-    >>> g.output, len(g)
-    ('d', 1)
+    >>> g.output, g.outputs, len(g)
+    ('d', ('d',), 1)
     """
 
     name: str
-    input: Input
+    inputs: tuple[Input, ...]
     nodes: tuple[Node, ...] = ()
-    output: str = ""
+    outputs: tuple[str, ...] = ()
     span: Span | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if not self.output:
-            object.__setattr__(self, "output", self.nodes[-1].name if self.nodes else self.input.name)
+        inputs = self.inputs
+        if isinstance(inputs, Input):
+            inputs = (inputs,)
+        elif not isinstance(inputs, tuple):
+            inputs = tuple(inputs)
+        if not inputs:
+            raise ValueError(f"graph {self.name!r} has no input")
+        object.__setattr__(self, "inputs", inputs)
+        if not isinstance(self.nodes, tuple):
+            object.__setattr__(self, "nodes", tuple(self.nodes))
+        outputs: str | Iterable[str] = self.outputs
+        if isinstance(outputs, str):
+            outputs = (outputs,) if outputs else ()
+        outputs = tuple(outputs)
+        if not outputs:
+            outputs = (self.nodes[-1].name if self.nodes else inputs[0].name,)
+        object.__setattr__(self, "outputs", outputs)
+
+    @property
+    def input(self) -> Input:
+        """The first input (the only one in a one-input network)."""
+        return self.inputs[0]
+
+    @property
+    def output(self) -> str:
+        """The first output's tensor name (the only one in a one-output network)."""
+        return self.outputs[0]
+
+    def input_named(self, name: str) -> Input:
+        """The input called ``name``; KeyError if there is none.
+
+        >>> Graph("g", (Input("a", (2,)), Input("b", (3,)))).input_named("b").shape
+        (3,)
+        """
+        for inp in self.inputs:
+            if inp.name == name:
+                return inp
+        raise KeyError(name)
 
     def __iter__(self) -> Iterator[Node]:
         return iter(self.nodes)

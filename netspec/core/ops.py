@@ -28,16 +28,9 @@ from typing import Any
 from . import argtypes as at
 from .argtypes import KerasObject, PaddingSpec
 from .ir import Shape
-from .shapes import (
-    SizeError,
-    channel_axis,
-    dropped_cells,
-    effective_window,
-    spatial_axes,
-    window_output,
-)
 
 __all__ = [
+    "ACTIVATION_FLOPS",
     "ACTIVATION_OPS",
     "ALIASES",
     "OPS",
@@ -45,6 +38,7 @@ __all__ = [
     "OpDef",
     "ShapeError",
     "WeightSpec",
+    "activation_flops",
     "arg_names",
     "canonical_op",
     "make_attrs",
@@ -347,21 +341,6 @@ def make_attrs(attrs_class: type, values: dict[str, Any]) -> Any:
 # --- helpers for the rules -------------------------------------------------------
 
 
-def _image(op: str, shape: Shape, fmt: str) -> tuple[int | None, int | None, int | None]:
-    """(H, W, C) of a rank-3 input, whatever the layout."""
-    if len(shape) != 3:
-        layout = "(H, W, C)" if fmt == "channels_last" else "(C, H, W)"
-        raise ShapeError(
-            "E405", f"{op} needs a 3-D input {layout} without the batch axis, got shape {_fmt(shape)}"
-        )
-    h, w = (shape[i] for i in spatial_axes(fmt))
-    return h, w, shape[channel_axis(fmt)]
-
-
-def _compose(fmt: str, h: int | None, w: int | None, c: int | None) -> Shape:
-    return (h, w, c) if fmt == "channels_last" else (c, h, w)
-
-
 def _known_channels(op: str, c: int | None) -> int:
     if c is None:
         raise ShapeError("E404", f"{op} needs a known channel count, got an unknown size (?)")
@@ -370,34 +349,6 @@ def _known_channels(op: str, c: int | None) -> int:
 
 def _fmt(shape: Shape) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def _side_pads(padding: PaddingSpec, side: int) -> str | tuple[int, int]:
-    return padding if isinstance(padding, str) else padding[side]
-
-
-def _windowed(op: str, shape: Shape, fmt: str, size, strides, dilation, padding):
-    """Output (H, W) of a sliding window, with the arithmetic in the error."""
-    h, w, c = _image(op, shape, fmt)
-    out = []
-    for side, (length, axis_name) in enumerate(((h, "height"), (w, "width"))):
-        try:
-            out.append(
-                window_output(length, size[side], strides[side], dilation[side], _side_pads(padding, side))
-            )
-        except SizeError as err:
-            raise ShapeError(
-                "E401",
-                f"{op} output {axis_name} would be {err.size}: {err.arithmetic} "
-                f"(input {axis_name} {length}, window {size[side]}, stride {strides[side]}, "
-                f"dilation {dilation[side]}, padding {_show_pad(padding, side)})",
-                "kernel_size" if op != "maxpool2d" and op != "avgpool2d" else "pool_size",
-            ) from None
-    return out[0], out[1], c
-
-
-def _show_pad(padding: PaddingSpec, side: int) -> str:
-    return repr(padding) if isinstance(padding, str) else str(padding[side])
 
 
 def _prod(dims: Sequence[int | None]) -> int | None:
@@ -411,35 +362,6 @@ def _prod(dims: Sequence[int | None]) -> int | None:
 
 def _mul(*factors: int | None) -> int | None:
     return _prod(factors)
-
-
-def _window_warnings(op: str, shape: Shape, fmt: str, size, strides, dilation, padding, kernel_arg: str):
-    if len(shape) != 3:
-        return []
-    h, w, _ = _image(op, shape, fmt)
-    skipped, dropped = [], []
-    for side, (length, axis_name) in enumerate(((h, "rows"), (w, "columns"))):
-        window = effective_window(size[side], dilation[side])
-        if strides[side] > window:
-            skipped.append(f"{strides[side] - window} of every {strides[side]} input {axis_name}")
-            continue
-        lost = dropped_cells(length, size[side], strides[side], dilation[side], _side_pads(padding, side))
-        if lost:
-            dropped.append(f"the last {lost} of {length} {axis_name}")
-    # One warning per kind, naming both axes: both point at the same `strides` argument.
-    out = []
-    if skipped:
-        out.append(("W104", f"{op} stride {_pair(strides)} is larger than its window "
-                    f"{_pair(tuple(effective_window(k, d) for k, d in zip(size, dilation)))}: "
-                    f"{' and '.join(skipped)} are never read", "strides"))
-    if dropped:
-        out.append(("W101", f"{op} stride {_pair(strides)} does not tile the input: "
-                    f"{' and '.join(dropped)} are silently dropped", "strides"))
-    return out
-
-
-def _pair(values: Sequence[int]) -> str:
-    return str(values[0]) if values[0] == values[1] else f"({values[0]}, {values[1]})"
 
 
 # --- OpDef ---------------------------------------------------------------------------
@@ -465,6 +387,33 @@ def _identity_shape(attrs: Any, shapes: list[Shape]) -> Shape:
     return shapes[0]
 
 
+def _dropout_infer(a: Any, shapes: list[Shape]) -> Shape:
+    """Identity; a ``noise_shape`` (batch axis first, as Keras) must broadcast to the input.
+
+    >>> _dropout_infer(Dropout(rate=0.5, noise_shape=(None, 1, 1, 4)), [(6, 6, 4)])
+    (6, 6, 4)
+    >>> _dropout_infer(Dropout(rate=0.5, noise_shape=(1, 7, 1, 4)), [(6, 6, 4)])
+    Traceback (most recent call last):
+    ...
+    netspec.core.ops.ShapeError: dropout noise_shape (1, 7, 1, 4) does not fit the input (None, 6, 6, 4): axis 1 is 7, but it must be 1 or 6 (or none for the input's size)
+    """
+    shape = shapes[0]
+    noise = getattr(a, "noise_shape", None)
+    if noise is None:
+        return shape
+    full = (None, *shape)
+    shown = "(" + ", ".join("None" if d is None else str(d) for d in full) + ")"
+    given = "(" + ", ".join("none" if d is None else str(d) for d in noise) + ")"
+    if len(noise) != len(full):
+        raise ShapeError("E407", f"dropout noise_shape {given} has {len(noise)} entries, but the input {shown} has "
+                         f"{len(full)} axes (noise_shape counts the batch axis, as in Keras)", "noise_shape")
+    for axis, (n, d) in enumerate(zip(noise, full)):
+        if n is not None and n != 1 and d is not None and n != d:
+            raise ShapeError("E407", f"dropout noise_shape {given} does not fit the input {shown}: axis {axis} is "
+                             f"{n}, but it must be 1 or {d} (or none for the input's size)", "noise_shape")
+    return shape
+
+
 @dataclass(frozen=True)
 class OpDef:
     """Everything netspec knows about one op.
@@ -472,6 +421,11 @@ class OpDef:
     ``rf`` says how the op changes a receptive field: ``'window'`` (uses
     :meth:`window`), ``'identity'``, ``'global'`` (every input cell) or
     ``'merge'`` (the widest of the inputs).
+
+    ``flops(attrs, in_shapes, out_shape, macs)`` gives the op's floating-point
+    operations per sample (see :data:`ACTIVATION_FLOPS` and docs/language.md,
+    "FLOPs"); every op must have one (a test checks), so that no op is
+    silently counted as zero.
 
     >>> d = OPS["dense"]
     >>> d.keras_class, d.auto_name, d.infer(Dense(units=3), [(5,)])
@@ -491,6 +445,7 @@ class OpDef:
     window: Callable[[Any], tuple[tuple[int, int], tuple[int, int]]] | None = None
     rf: str = "identity"
     merge: bool = False
+    flops: Callable[[Any, list[Shape], Shape, int | None], int | None] | None = None
 
     def normalize(self, attrs: Any, default_format: str) -> Any:
         """Fill in what defaults to the network (``data_format``) or to another argument.
@@ -501,158 +456,9 @@ class OpDef:
         changes: dict[str, Any] = {}
         if hasattr(attrs, "data_format") and attrs.data_format is None:
             changes["data_format"] = default_format
-        if isinstance(attrs, Pool2D) and attrs.strides is None:
+        if hasattr(attrs, "pool_size") and attrs.strides is None:
             changes["strides"] = attrs.pool_size
         return dataclasses.replace(attrs, **changes) if changes else attrs
-
-
-# conv2d ------------------------------------------------------------------------
-
-
-def _conv_validate(attrs: Any) -> list[tuple[str, str, str | None]]:
-    if max(attrs.strides) > 1 and max(attrs.dilation_rate) > 1:
-        return [(
-            "E306",
-            f"strides {attrs.strides} > 1 cannot be combined with dilation_rate {attrs.dilation_rate} > 1 "
-            "(Keras rejects it)",
-            "dilation_rate",
-        )]
-    return []
-
-
-def _conv2d_validate(attrs: Conv2D) -> list[tuple[str, str, str | None]]:
-    out = _conv_validate(attrs)
-    if attrs.filters % attrs.groups:
-        out.append(("E402", f"groups={attrs.groups} does not divide filters={attrs.filters}", "groups"))
-    return out
-
-
-def _conv2d_infer(a: Conv2D, shapes: list[Shape]) -> Shape:
-    h, w, c = _windowed("conv2d", shapes[0], a.data_format, a.kernel_size, a.strides, a.dilation_rate, a.padding)
-    c = _known_channels("conv2d", c)
-    if c % a.groups:
-        raise ShapeError(
-            "E402", f"groups={a.groups} does not divide the {c} input channels ({c} % {a.groups} = {c % a.groups})",
-            "groups",
-        )
-    return _compose(a.data_format, h, w, a.filters)
-
-
-def _conv2d_weights(a: Conv2D, shapes: list[Shape]) -> list[WeightSpec]:
-    _, _, c = _image("conv2d", shapes[0], a.data_format)
-    c = _known_channels("conv2d", c)
-    out = [WeightSpec("kernel", (*a.kernel_size, c // a.groups, a.filters), True,
-                      a.kernel_initializer, a.kernel_regularizer, a.kernel_constraint)]
-    if a.use_bias:
-        out.append(WeightSpec("bias", (a.filters,), True, a.bias_initializer, a.bias_regularizer, a.bias_constraint))
-    return out
-
-
-def _conv2d_macs(a: Conv2D, shapes: list[Shape], out: Shape) -> int | None:
-    c = _image("conv2d", shapes[0], a.data_format)[2]
-    return _mul(_prod(out), a.kernel_size[0] * a.kernel_size[1], None if c is None else c // a.groups)
-
-
-def _kernel_warnings(op: str, kernel: tuple[int, int]) -> list[tuple[str, str, str | None]]:
-    even = [k for k in kernel if k % 2 == 0]
-    if even:
-        return [("W103", f"{op} has an even kernel size {kernel}: its output is shifted half a pixel", "kernel_size")]
-    return []
-
-
-def _conv_window_warnings(op: str):
-    def warnings(a: Any, shapes: list[Shape]):
-        return _kernel_warnings(op, a.kernel_size) + _window_warnings(
-            op, shapes[0], a.data_format, a.kernel_size, a.strides, a.dilation_rate, a.padding, "kernel_size"
-        )
-    return warnings
-
-
-def _conv_window(a: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-    return (
-        (effective_window(a.kernel_size[0], a.dilation_rate[0]), effective_window(a.kernel_size[1], a.dilation_rate[1])),
-        a.strides,
-    )
-
-
-# depthwise / separable -------------------------------------------------------------
-
-
-def _depthwise_infer(op: str):
-    def infer(a: Any, shapes: list[Shape]) -> Shape:
-        h, w, c = _windowed(op, shapes[0], a.data_format, a.kernel_size, a.strides, a.dilation_rate, a.padding)
-        c = _known_channels(op, c)
-        return _compose(a.data_format, h, w, a.filters if op == "separable_conv2d" else c * a.depth_multiplier)
-    return infer
-
-
-def _depthwise_weights(a: DepthwiseConv2D, shapes: list[Shape]) -> list[WeightSpec]:
-    c = _known_channels("depthwise_conv2d", _image("depthwise_conv2d", shapes[0], a.data_format)[2])
-    out = [WeightSpec("kernel", (*a.kernel_size, c, a.depth_multiplier), True,
-                      a.depthwise_initializer, a.depthwise_regularizer, a.depthwise_constraint)]
-    if a.use_bias:
-        out.append(WeightSpec("bias", (c * a.depth_multiplier,), True,
-                              a.bias_initializer, a.bias_regularizer, a.bias_constraint))
-    return out
-
-
-def _depthwise_macs(a: DepthwiseConv2D, shapes: list[Shape], out: Shape) -> int | None:
-    return _mul(_prod(out), a.kernel_size[0] * a.kernel_size[1])
-
-
-def _separable_weights(a: SeparableConv2D, shapes: list[Shape]) -> list[WeightSpec]:
-    c = _known_channels("separable_conv2d", _image("separable_conv2d", shapes[0], a.data_format)[2])
-    out = [
-        WeightSpec("depthwise_kernel", (*a.kernel_size, c, a.depth_multiplier), True,
-                   a.depthwise_initializer, a.depthwise_regularizer, a.depthwise_constraint),
-        WeightSpec("pointwise_kernel", (1, 1, c * a.depth_multiplier, a.filters), True,
-                   a.pointwise_initializer, a.pointwise_regularizer, a.pointwise_constraint),
-    ]
-    if a.use_bias:
-        out.append(WeightSpec("bias", (a.filters,), True, a.bias_initializer, a.bias_regularizer, a.bias_constraint))
-    return out
-
-
-def _separable_macs(a: SeparableConv2D, shapes: list[Shape], out: Shape) -> int | None:
-    h, w, c = _image("separable_conv2d", out, a.data_format)
-    cin = _image("separable_conv2d", shapes[0], a.data_format)[2]
-    mid = None if cin is None else cin * a.depth_multiplier
-    return _mul(h, w, mid, a.kernel_size[0] * a.kernel_size[1] + a.filters)
-
-
-# pooling ---------------------------------------------------------------------------------
-
-
-def _pool_infer(op: str):
-    def infer(a: Pool2D, shapes: list[Shape]) -> Shape:
-        h, w, c = _windowed(op, shapes[0], a.data_format, a.pool_size, a.strides, (1, 1), a.padding)
-        return _compose(a.data_format, h, w, c)
-    return infer
-
-
-def _pool_warnings(op: str):
-    def warnings(a: Pool2D, shapes: list[Shape]):
-        return _window_warnings(op, shapes[0], a.data_format, a.pool_size, a.strides, (1, 1), a.padding, "pool_size")
-    return warnings
-
-
-def _pool_window(a: Pool2D) -> tuple[tuple[int, int], tuple[int, int]]:
-    return a.pool_size, a.strides  # type: ignore[return-value]
-
-
-def _global_infer(op: str):
-    def infer(a: GlobalPool2D, shapes: list[Shape]) -> Shape:
-        _, _, c = _image(op, shapes[0], a.data_format)
-        if not a.keepdims:
-            return (c,)
-        return _compose(a.data_format, 1, 1, c)
-    return infer
-
-
-def _zeropad_infer(a: ZeroPad2D, shapes: list[Shape]) -> Shape:
-    h, w, c = _image("zeropad2d", shapes[0], a.data_format)
-    (t, b), (left, right) = a.padding
-    return _compose(a.data_format, None if h is None else h + t + b, None if w is None else w + left + right, c)
 
 
 # flatten / reshape / dense ----------------------------------------------------------------
@@ -793,6 +599,64 @@ def _concat_infer(a: Concat, shapes: list[Shape]) -> Shape:
 
 # --- the table ---------------------------------------------------------------------------------
 
+# FLOPs ---------------------------------------------------------------------------------------
+# One definition (docs/language.md, "FLOPs"): a multiply-accumulate is 2 FLOPs; a bias add is 1 per
+# output value; an activation costs ACTIVATION_FLOPS per value; pooling counts its comparisons or
+# additions (and the average's division); batchnorm (inference) is a multiply and an add per value;
+# a merge of k tensors costs k-1 per output value; pure data movement (padding, reshapes,
+# concatenation, dropout at inference) is 0 by definition.
+
+#: FLOPs per value of each ``keras.activations`` function (exp, log, tanh, erf count as 1).
+ACTIVATION_FLOPS: dict[str, int] = {
+    "linear": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "gelu": 8, "selu": 4, "sigmoid": 4,
+    "hard_sigmoid": 3, "softmax": 5, "softplus": 3, "softsign": 3, "swish": 5, "tanh": 1, "exponential": 1,
+}
+
+
+def activation_flops(name: str, values: int | None) -> int | None:
+    """FLOPs of activation ``name`` on ``values`` values.
+
+    >>> activation_flops("relu", 10), activation_flops("linear", 10)
+    (10, 0)
+    """
+    return _mul(values, ACTIVATION_FLOPS[name])
+
+
+def _weighted_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    """2 per MAC, plus the bias add and the fused activation on every output value."""
+    size = _prod(out)
+    total = _mul(macs, 2)
+    if getattr(a, "use_bias", False):
+        total = None if total is None or size is None else total + size
+    act = activation_flops(getattr(a, "activation", "linear"), size)
+    return None if total is None or act is None else total + act
+
+
+def _global_flops(a: GlobalPool2D, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    # Every input value is added (or compared) once into its channel's result.
+    return _prod(shapes[0])
+
+
+def _zero_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    return 0
+
+
+def _per_value_flops(per: int):
+    def flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        return _mul(_prod(out), per)
+    return flops
+
+
+def _activation_op_flops(name: str | None):
+    def flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+        return activation_flops(name or a.activation, _prod(out))
+    return flops
+
+
+def _merge_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    return _mul(_prod(out), len(shapes) + len(getattr(a, "constants", ())) - 1)  # numbers count as operands
+
+
 # Version 2's layer ops live in their own module; it needs everything above.
 from .ops_layers import DEFS as _LAYER_DEFS  # noqa: E402
 from .ops_layers import Merge, _merge_infer  # noqa: E402
@@ -803,62 +667,47 @@ ACTIVATION_OPS = (
 )
 
 _DEFS: list[OpDef] = [
-    OpDef("conv2d", Conv2D, "Conv2D", "conv2d", _conv2d_infer, ("Conv2D", "Convolution2D", "conv2D"),
-          _conv2d_weights, _conv2d_macs, _conv_window_warnings("conv2d"), _conv2d_validate, _conv_window, "window"),
-    OpDef("depthwise_conv2d", DepthwiseConv2D, "DepthwiseConv2D", "depthwise_conv2d",
-          _depthwise_infer("depthwise_conv2d"), ("DepthwiseConv2D",), _depthwise_weights, _depthwise_macs,
-          _conv_window_warnings("depthwise_conv2d"), _conv_validate, _conv_window, "window"),
-    OpDef("separable_conv2d", SeparableConv2D, "SeparableConv2D", "separable_conv2d",
-          _depthwise_infer("separable_conv2d"), ("SeparableConv2D", "SeparableConvolution2D"),
-          _separable_weights, _separable_macs, _conv_window_warnings("separable_conv2d"), _conv_validate,
-          _conv_window, "window"),
-    OpDef("maxpool2d", Pool2D, "MaxPooling2D", "max_pooling2d", _pool_infer("maxpool2d"),
-          ("MaxPooling2D", "MaxPool2D", "max_pooling2d", "max_pool2d"),
-          warnings=_pool_warnings("maxpool2d"), window=_pool_window, rf="window"),
-    OpDef("avgpool2d", Pool2D, "AveragePooling2D", "average_pooling2d", _pool_infer("avgpool2d"),
-          ("AveragePooling2D", "AvgPool2D", "average_pooling2d", "avg_pool2d"),
-          warnings=_pool_warnings("avgpool2d"), window=_pool_window, rf="window"),
-    OpDef("global_avgpool2d", GlobalPool2D, "GlobalAveragePooling2D", "global_average_pooling2d",
-          _global_infer("global_avgpool2d"),
-          ("GlobalAveragePooling2D", "GlobalAvgPool2D", "global_average_pooling2d", "global_avg_pool2d"), rf="global"),
-    OpDef("global_maxpool2d", GlobalPool2D, "GlobalMaxPooling2D", "global_max_pooling2d",
-          _global_infer("global_maxpool2d"),
-          ("GlobalMaxPooling2D", "GlobalMaxPool2D", "global_max_pooling2d", "global_max_pool2d"), rf="global"),
-    OpDef("zeropad2d", ZeroPad2D, "ZeroPadding2D", "zero_padding2d", _zeropad_infer,
-          ("ZeroPadding2D", "zero_padding2d")),
-    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global"),
-    OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global"),
+    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global", flops=_zero_flops),
+    OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global", flops=_zero_flops),
     OpDef("dense", Dense, "Dense", "dense", _dense_infer, ("Dense",), _dense_weights, _dense_macs,
-          _dense_warnings),
-    OpDef("dropout", Dropout, "Dropout", "dropout", _identity_shape, ("Dropout",)),
+          _dense_warnings, flops=_weighted_flops),
+    OpDef("dropout", Dropout, "Dropout", "dropout", _dropout_infer, ("Dropout",), flops=_zero_flops),
     OpDef("batchnorm", BatchNorm, "BatchNormalization", "batch_normalization", _batchnorm_infer,
-          ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights),
-    OpDef("activation", Activation, "Activation", "activation", _identity_shape, ("Activation",)),
-    OpDef("relu", ReLU, "ReLU", "re_lu", _identity_shape, ("ReLU",)),
-    OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",)),
-    OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",)),
-    OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",)),
-    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, ("silu",) if name == "swish" else ())
+          ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights,
+          flops=_per_value_flops(2)),
+    OpDef("activation", Activation, "Activation", "activation", _identity_shape, ("Activation",),
+          flops=_activation_op_flops(None)),
+    OpDef("relu", ReLU, "ReLU", "re_lu", _identity_shape, ("ReLU",), flops=_per_value_flops(1)),
+    OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",), flops=_per_value_flops(2)),
+    OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",), flops=_per_value_flops(3)),
+    OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",), flops=_per_value_flops(5)),
+    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, ("silu",) if name == "swish" else (),
+            flops=_activation_op_flops(name))
       for name in ACTIVATION_OPS],
-    OpDef("add", Merge, "Add", "add", _merge_infer("add"), ("Add",), rf="merge", merge=True),
+    OpDef("add", Merge, "Add", "add", _merge_infer("add"), ("Add",), rf="merge", merge=True,
+          flops=_merge_flops),
     OpDef("multiply", Merge, "Multiply", "multiply", _merge_infer("multiply"), ("Multiply",),
-          rf="merge", merge=True),
+          rf="merge", merge=True, flops=_merge_flops),
     OpDef("concat", Concat, "Concatenate", "concatenate", _concat_infer, ("Concatenate", "concatenate"),
-          rf="merge", merge=True),
+          rf="merge", merge=True, flops=_zero_flops),
     *_LAYER_DEFS,
 ]
 
+# --- spatial ops (1-D, 2-D, 3-D convolutions, pools, padding, resampling) --------------------------
+# They live in ops_spatial.py, whose rules are written once for n spatial axes; it imports this module.
+from .ops_spatial import SPATIAL_DEFS  # noqa: E402
+
 #: Every op by its canonical name.
-OPS: dict[str, OpDef] = {d.name: d for d in _DEFS}
+OPS: dict[str, OpDef] = {d.name: d for d in [*SPATIAL_DEFS, *_DEFS]}
 #: Every alias (Keras class names and snake-case spellings) to its canonical op name.
-ALIASES: dict[str, str] = {alias: d.name for d in _DEFS for alias in d.aliases if alias != d.name}
+ALIASES: dict[str, str] = {alias: d.name for d in OPS.values() for alias in d.aliases if alias != d.name}
 
 
 def canonical_op(name: str) -> str | None:
     """The canonical op name for a name or alias, or None if it is not an op.
 
-    >>> canonical_op("BatchNormalization"), canonical_op("conv3d")
-    ('batchnorm', None)
+    >>> canonical_op("BatchNormalization"), canonical_op("Conv3DTranspose"), canonical_op("conv4d")
+    ('batchnorm', 'conv3d_transpose', None)
     """
     if name in OPS:
         return name

@@ -26,19 +26,27 @@ from . import argtypes as at
 from .argtypes import ArgError, KerasObject, format_value, type_name
 from .ir import Shape
 from .ops import (
+    ACTIVATION_FLOPS,
     ONES,
     ZEROS,
     NoArgs,
     OpDef,
     ShapeError,
     WeightSpec,
+    _activation_op_flops,
     _axis_index,
     _fmt,
     _identity_shape,
+    _merge_flops,
+    _mul,
+    _per_value_flops,
+    _prod,
+    _zero_flops,
     arg,
 )
 
-__all__ = ["AXIS_ACTIVATIONS", "DEFS", "MERGE_OPS", "NEW_ACTIVATION_OPS", "merge_operands"]
+__all__ = ["AXIS_ACTIVATIONS", "DEFS", "INFERENCE_IDENTITY_OPS", "MERGE_OPS", "NEW_ACTIVATION_OPS", "broadcast_merge",
+           "glu_shape", "merge_operands"]
 
 
 # --- argument kinds -----------------------------------------------------------------------------
@@ -562,46 +570,72 @@ NEW_ACTIVATION_OPS = ("relu6", "hard_silu", "mish", "hard_tanh", "log_sigmoid", 
                       "sparse_sigmoid")
 #: Activations that act along an axis (softmax-like): applied on the last axis of a layer's own layout.
 AXIS_ACTIVATIONS = frozenset({"softmax", "log_softmax", "sparsemax", "glu"})
+#: Ops that are the identity at inference (noise and dropouts): their output is their input.
+INFERENCE_IDENTITY_OPS = frozenset({"spatial_dropout1d", "spatial_dropout2d", "spatial_dropout3d", "gaussian_noise",
+                                    "gaussian_dropout", "alpha_dropout"})
 #: The merges that combine tensors (and numbers) element by element.
 MERGE_OPS = ("add", "subtract", "multiply", "average", "maximum", "minimum")
 
+# FLOPs (docs/language.md, "FLOPs"): per value of the output.
+ACTIVATION_FLOPS.update({
+    "relu6": 2, "hard_silu": 5, "mish": 6, "log_softmax": 5, "celu": 4, "glu": 5, "hard_tanh": 2,
+    "log_sigmoid": 3, "soft_shrink": 3, "hard_shrink": 2, "tanh_shrink": 2, "squareplus": 5, "sparse_plus": 4,
+    "sparse_sigmoid": 3, "sparsemax": 8, "threshold": 2,
+})
+
+
+def _norm_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    # mean, centre, square, sum, scale by 1/std: 5 per value; gamma and beta 1 each.
+    per = 5 + int(getattr(a, "scale", False) or getattr(a, "rms_scaling", False)) + int(getattr(a, "center", False))
+    return _mul(_prod(out), per)
+
+
+def _average_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
+    total = _merge_flops(a, shapes, out, macs)
+    return None if total is None else total + (_prod(out) or 0)  # and the division
+
+
 DEFS: list[OpDef] = [
     OpDef("layernorm", LayerNorm, "LayerNormalization", "layer_normalization", _layernorm_infer,
-          ("LayerNormalization", "layer_normalization", "LayerNorm"), _layernorm_weights),
+          ("LayerNormalization", "layer_normalization", "LayerNorm"), _layernorm_weights, flops=_norm_flops),
     OpDef("groupnorm", GroupNorm, "GroupNormalization", "group_normalization", _groupnorm_infer,
-          ("GroupNormalization", "group_normalization", "GroupNorm"), _groupnorm_weights),
+          ("GroupNormalization", "group_normalization", "GroupNorm"), _groupnorm_weights, flops=_norm_flops),
     OpDef("normalization", Normalization, "Normalization", "normalization", _normalization_infer,
-          ("Normalization",), _normalization_weights, validate=_normalization_validate),
-    OpDef("rescaling", Rescaling, "Rescaling", "rescaling", _rescaling_infer, ("Rescaling",)),
+          ("Normalization",), _normalization_weights, validate=_normalization_validate, flops=_per_value_flops(2)),
+    OpDef("rescaling", Rescaling, "Rescaling", "rescaling", _rescaling_infer, ("Rescaling",),
+          flops=_per_value_flops(2)),
     OpDef("unit_normalization", UnitNormalization, "UnitNormalization", "unit_normalization", _unit_norm_infer,
-          ("UnitNormalization",)),
+          ("UnitNormalization",), flops=_per_value_flops(3)),
     OpDef("layer_scale", LayerScale, "LayerScale", "layer_scale", _layer_scale_infer, ("LayerScale",),
-          _layer_scale_weights),
-    OpDef("prelu", PReLU, "PReLU", "p_re_lu", _prelu_infer, ("PReLU",), _prelu_weights),
-    *[OpDef(name, Merge, cls, name, _merge_infer(name), (cls,), rf="merge", merge=True)
+          _layer_scale_weights, flops=_per_value_flops(1)),
+    OpDef("prelu", PReLU, "PReLU", "p_re_lu", _prelu_infer, ("PReLU",), _prelu_weights, flops=_per_value_flops(2)),
+    *[OpDef(name, Merge, cls, name, _merge_infer(name), (cls,), rf="merge", merge=True,
+            flops=_average_flops if name == "average" else _merge_flops)
       for name, cls in (("subtract", "Subtract"), ("average", "Average"), ("maximum", "Maximum"),
                         ("minimum", "Minimum"))],
     OpDef("spatial_dropout1d", SpatialDropout1D, "SpatialDropout1D", "spatial_dropout1d",
-          _spatial_dropout_infer(1), ("SpatialDropout1D",)),
+          _spatial_dropout_infer(1), ("SpatialDropout1D",), flops=_zero_flops),
     OpDef("spatial_dropout2d", SpatialDropout, "SpatialDropout2D", "spatial_dropout2d",
-          _spatial_dropout_infer(2), ("SpatialDropout2D",)),
+          _spatial_dropout_infer(2), ("SpatialDropout2D",), flops=_zero_flops),
     OpDef("spatial_dropout3d", SpatialDropout, "SpatialDropout3D", "spatial_dropout3d",
-          _spatial_dropout_infer(3), ("SpatialDropout3D",)),
-    OpDef("gaussian_noise", GaussianNoise, "GaussianNoise", "gaussian_noise", _identity_shape, ("GaussianNoise",)),
+          _spatial_dropout_infer(3), ("SpatialDropout3D",), flops=_zero_flops),
+    OpDef("gaussian_noise", GaussianNoise, "GaussianNoise", "gaussian_noise", _identity_shape, ("GaussianNoise",),
+          flops=_zero_flops),
     OpDef("gaussian_dropout", RateSeed, "GaussianDropout", "gaussian_dropout", _identity_shape,
-          ("GaussianDropout",)),
-    OpDef("alpha_dropout", AlphaDropout, "AlphaDropout", "alpha_dropout", _identity_shape, ("AlphaDropout",)),
-    OpDef("permute", Permute, "Permute", "permute", _permute_infer, ("Permute",), rf="global"),
-    OpDef("log_softmax", AxisActivation, "Activation", "activation", _axis_act_infer("log_softmax")),
-    OpDef("sparsemax", AxisActivation, "Activation", "activation", _axis_act_infer("sparsemax")),
-    OpDef("glu", AxisActivation, "Activation", "activation", _axis_act_infer("glu")),
-    OpDef("celu", CELU, "Activation", "activation", _identity_shape),
-    OpDef("soft_shrink", Shrink, "Activation", "activation", _identity_shape),
-    OpDef("hard_shrink", Shrink, "Activation", "activation", _identity_shape),
-    OpDef("squareplus", Squareplus, "Activation", "activation", _identity_shape),
-    OpDef("threshold", Threshold, "Activation", "activation", _identity_shape),
-    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape,
-            ("hard_swish",) if name == "hard_silu" else ())
+          ("GaussianDropout",), flops=_zero_flops),
+    OpDef("alpha_dropout", AlphaDropout, "AlphaDropout", "alpha_dropout", _identity_shape, ("AlphaDropout",),
+          flops=_zero_flops),
+    OpDef("permute", Permute, "Permute", "permute", _permute_infer, ("Permute",), rf="global", flops=_zero_flops),
+    *[OpDef(name, AxisActivation, "Activation", "activation", _axis_act_infer(name),
+            flops=_activation_op_flops(name)) for name in ("log_softmax", "sparsemax", "glu")],
+    OpDef("celu", CELU, "Activation", "activation", _identity_shape, flops=_activation_op_flops("celu")),
+    *[OpDef(name, Shrink, "Activation", "activation", _identity_shape, flops=_activation_op_flops(name))
+      for name in ("soft_shrink", "hard_shrink")],
+    OpDef("squareplus", Squareplus, "Activation", "activation", _identity_shape,
+          flops=_activation_op_flops("squareplus")),
+    OpDef("threshold", Threshold, "Activation", "activation", _identity_shape,
+          flops=_activation_op_flops("threshold")),
+    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, ("hard_swish",) if name == "hard_silu" else (),
+            flops=_activation_op_flops(name))
       for name in NEW_ACTIVATION_OPS],
 ]
-

@@ -32,7 +32,9 @@ def to_source(graph: Graph) -> str:
 
     Each tensor is bound to its layer name where that is an identifier, else
     to a generated one; the layer name itself always travels in ``name=``.
-    Raises ValueError if the graph's or the input's name is not an identifier.
+    Every input gets its ``input`` statement; several outputs get an
+    ``output`` statement.  Raises ValueError if the graph's or an input's
+    name is not an identifier.
 
     >>> from netspec.core import ops
     >>> from netspec.core.ir import Input, Node
@@ -43,14 +45,27 @@ def to_source(graph: Graph) -> str:
         _t0 = x -> dense(2, name='layer-1')
         _t0
     }
+    >>> g = Graph("two", (Input("a", (4,)), Input("b", (4,))), (
+    ...     Node("s", "add", ("a", "b"), ops.NoArgs()), Node("d", "dense", ("s",), ops.Dense(units=2))), ("d", "s"))
+    >>> print(to_source(g))
+    network two {
+        input a: [4]
+        input b: [4]
+        s = add(a, b, name='s')
+        d = s -> dense(2, name='d')
+        output d, s
+    }
     """
-    for what, name in (("network", graph.name), ("input", graph.input.name)):
+    for what, name in (("network", graph.name), *(("input", i.name) for i in graph.inputs)):
         if not _is_identifier(name):
             raise ValueError(f"the {what} name {name!r} is not an identifier, so it cannot be written as .net")
-    dims = ", ".join("?" if d is None else str(d) for d in graph.input.shape)
-    layout = " channels_first" if graph.input.data_format == "channels_first" else ""
-    lines = [f"network {graph.name} {{", f"    input {graph.input.name}: [{dims}]{layout}"]
-    bound = {graph.input.name: graph.input.name}
+    lines = [f"network {graph.name} {{"]
+    bound: dict[str, str] = {}
+    for inp in graph.inputs:
+        dims = ", ".join("?" if d is None else str(d) for d in inp.shape)
+        layout = " channels_first" if inp.data_format == "channels_first" else ""
+        lines.append(f"    input {inp.name}: [{dims}]{layout}")
+        bound[inp.name] = inp.name
     for i, node in enumerate(graph.nodes):
         var = node.name if _is_identifier(node.name) and node.name not in bound.values() else f"_t{i}"
         while var in bound.values():
@@ -67,13 +82,17 @@ def to_source(graph: Graph) -> str:
             lines.append(f"    {var} = {node.op}({', '.join(operands + args)})")
         else:
             lines.append(f"    {var} = {inputs[0]} -> {node.op}({', '.join(args)})")
-    lines.append(f"    {bound[graph.output]}")
+    if len(graph.outputs) == 1:
+        lines.append(f"    {bound[graph.output]}")
+    else:
+        lines.append(f"    output {', '.join(bound[o] for o in graph.outputs)}")
     lines.append("}")
     return "\n".join(lines)
 
 
 _KEYWORDS = frozenset(
-    "network block input repeat as if else default in and or not true false none import".split())
+    "network block input repeat as if else default in and or not true false none import "
+    "output let fn tensor carry for allow assert".split())
 
 
 def _is_identifier(name: str) -> bool:

@@ -12,7 +12,8 @@ from typing import Any
 from ..core.diagnostics import Diagnostic
 from ..core.source import Span
 
-__all__ = ["MAX_BLOCK_DEPTH", "MAX_LAYERS", "MAX_REPEAT", "MAX_STEPS", "POISON", "Abort", "Fatal", "Scope"]
+__all__ = ["MAX_BLOCK_DEPTH", "MAX_LAYERS", "MAX_REPEAT", "MAX_STEPS", "POISON", "POISON_VALUE", "Abort", "Fatal",
+           "Scope"]
 
 #: Most layers one network may have.
 MAX_LAYERS = 500_000
@@ -30,8 +31,12 @@ MAX_STRING = 10_000
 MAX_DIAGNOSTICS = 200
 
 POISON = "\x00error"
+#: The value of a ``let`` whose expression failed (already reported).
+POISON_VALUE = object()
 #: Functions an expression may call besides channels() and shape().
-BUILTINS = ("str", "len", "min", "max")
+BUILTINS = ("str", "len", "min", "max", "int", "round", "ceil", "floor", "abs")
+#: Functions that give the totals of the layers built so far (in ``assert`` and anywhere else).
+TOTALS = ("params", "trainable_params", "macs")
 
 
 
@@ -50,16 +55,27 @@ class Fatal(Exception):
 
 
 class Scope:
-    """Names bound in one body (tensors and values), its defaults, and the enclosing scope."""
+    """Names bound in one body (tensors and values), its defaults, and the enclosing scope.
 
-    __slots__ = ("parent", "tensors", "values", "defaults", "spans")
+    ``kind`` says what body the scope is: ``"body"`` (a network's or block's
+    own body, where a name lookup for rebinding stops), ``"pass"`` (one pass
+    of a ``repeat`` or ``for``), ``"carry"`` (the names a loop carries,
+    between the loop and its passes), ``"if"``, or ``""`` (parameters,
+    file-level values).
+    """
 
-    def __init__(self, parent: Scope | None = None, tensors: dict | None = None, values: dict | None = None):
+    __slots__ = ("parent", "tensors", "values", "defaults", "spans", "kind", "rebound")
+
+    def __init__(self, parent: Scope | None = None, tensors: dict | None = None, values: dict | None = None,
+                 kind: str = ""):
         self.parent = parent
         self.tensors: dict[str, str] = tensors or {}
         self.values: dict[str, Any] = values or {}
         self.defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
         self.spans: dict[str, Span] = {}
+        self.kind = kind
+        #: In a carry scope: the carried names rebound in the current pass, and where.
+        self.rebound: dict[str, Span] = {}
 
     def find(self, name: str) -> tuple[str, Any] | None:
         scope: Scope | None = self
@@ -70,6 +86,31 @@ class Scope:
                 return "value", scope.values[name]
             scope = scope.parent
         return None
+
+    def site(self, name: str) -> Scope | None:
+        """The scope of this body (up to the network's or block's own) that binds ``name``, if any.
+
+        >>> body = Scope(kind="body", values={"n": 1})
+        >>> Scope(body, kind="if").site("n") is body, Scope(body).site("m")
+        (True, None)
+        """
+        scope: Scope | None = self
+        while scope is not None:
+            if name in scope.tensors or name in scope.values:
+                return scope
+            if scope.kind == "body":
+                return None
+            scope = scope.parent
+        return None
+
+    def bind(self, name: str, kind: str, value: Any) -> None:
+        """Bind (or, in a carry scope, rebind) ``name`` here as a tensor or a value."""
+        if kind == "tensor":
+            self.values.pop(name, None)
+            self.tensors[name] = value
+        else:
+            self.tensors.pop(name, None)
+            self.values[name] = value
 
     def visible(self) -> list[str]:
         out: list[str] = []
@@ -91,5 +132,3 @@ class Scope:
         for d in reversed(chain):
             merged.update(d)
         return merged
-
-

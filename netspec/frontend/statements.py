@@ -12,6 +12,7 @@ at once, so later statements can ask for shapes.  Expressions are the
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from .scope import (
     MAX_REPEAT,
     MAX_STEPS,
     POISON,
+    POISON_VALUE,
     Abort,
     Fatal,
     Scope,
@@ -51,7 +53,7 @@ def calls(body: Iterable[S.Stmt]) -> Iterable[S.Call]:
             yield stmt
         elif isinstance(stmt, S.BindStmt):
             stack.append(stmt.chain)
-        elif isinstance(stmt, S.RepeatStmt):
+        elif isinstance(stmt, (S.RepeatStmt, S.ForStmt)):
             stack.extend(stmt.body)
         elif isinstance(stmt, S.IfStmt):
             stack.extend(stmt.then)
@@ -79,52 +81,115 @@ def dedupe(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 class NetworkElaborator(ExpressionEvaluator):
     """Elaborates one network definition into a checked :class:`~netspec.core.check.NetworkReport`."""
 
-    def __init__(self, program: _Program, unit: _Unit, netdef: S.NetworkDef):
+    def __init__(self, program: _Program, unit: _Unit, netdef: S.NetworkDef | None,
+                 name: str | None = None, args: dict[str, tuple[Any, Span]] | None = None,
+                 instance: S.InstanceDef | None = None):
         self.program = program
         self.unit = unit
-        self.netdef = netdef
+        self.netdef = netdef  # None for the evaluator of file-level values
+        self.name = name or (netdef.name if netdef is not None else "")
+        self.args = args or {}
+        self.instance = instance
         self.checker: GraphChecker | None = None
         self.diags: list[Diagnostic] = []
         self.counters: dict[str, int] = {}
         self.steps = 0
         self.stack: list[tuple[str, Span]] = []
+        self.fn_stack: list[str] = []
+        self.block_path: list[str] = []  # the block calls being elaborated, as Node.block names them
+        self.block_calls: dict[tuple[str, ...], int] = {}
         self.name_spans: dict[int, Span] = {}
         self.passes = 1  # how many times the innermost repeat body runs in all
+        self.outputs: tuple[str, ...] | None = None  # set by the output statement
 
     # driver
     def run(self) -> NetworkReport:
+        assert self.netdef is not None
         body = self.netdef.body
-        name = self.netdef.name
+        name = self.name
+        span = self.instance.name_span if self.instance is not None else self.netdef.name_span
         inputs = [s for s in body if isinstance(s, S.InputStmt)]
         if not inputs:
-            return self._failed(Diagnostic.error("E211", f"network {name!r} has no input statement", self.netdef.name_span))
-        for extra in inputs[1:]:
-            self.diags.append(Diagnostic.error("E211", f"network {name!r} has more than one input", extra.span))
-        first = inputs[0]
-        if body[0] is not first:
-            self.diags.append(Diagnostic.error("E211", "the input statement must come first in a network", first.span))
-        scope = Scope()
+            return self._failed(Diagnostic.error("E211", f"network {name!r} has no input statement", span))
+        # Input statements come first; the first input is the current tensor at the start.
+        leading = 0
+        while leading < len(body) and isinstance(body[leading], S.InputStmt):
+            leading += 1
+        for late in inputs[leading:]:
+            self.diags.append(Diagnostic.error(
+                "E211", "input statements must come before the other statements of a network", late.span,
+                [Note("the first statement that is not an input", getattr(body[leading], "span", None))]))
         try:
-            graph_input = self._input(first, scope)
+            params = self.param_scope(self.netdef.params or (), self.args, self.unit.scope, "network", self.netdef,
+                                      self.instance.span if self.instance is not None else None)
         except Abort as err:
             return self._failed(err.diag)
-        self.checker = GraphChecker(graph_input, self.program.silence)
+        scope = Scope(params, kind="body")
+        graph_inputs: list[Input] = []
+        for stmt in inputs:
+            if stmt.name in scope.spans:
+                self.diags.append(Diagnostic.error(
+                    "E204", f"input name {stmt.name!r} is bound twice", stmt.span,
+                    [Note("first bound here", scope.spans[stmt.name])]))
+                continue
+            try:
+                graph_inputs.append(self._input(stmt, scope))
+            except Abort as err:
+                if not graph_inputs:
+                    return self._failed(err.diag)
+                self.diags.append(err.diag)
+                scope.tensors[stmt.name] = POISON
+                scope.spans[stmt.name] = stmt.span
+                continue
+            scope.tensors[stmt.name] = stmt.name
+            scope.spans[stmt.name] = stmt.span
+        self.checker = GraphChecker(graph_inputs, self.program.silence)
         self.checker.shapes[POISON] = None
-        scope.tensors[first.name] = first.name
-        scope.spans[first.name] = first.span
-        cur = first.name
+        cur = graph_inputs[0].name
+        self.outputs = None
+        self.output_span: Span | None = None
         try:
             cur = self.exec_body([s for s in body if not isinstance(s, S.InputStmt)], scope, cur)
         except Fatal as err:
             self.diags.append(err.diag)
             cur = POISON
-        report = self.checker.report(name, cur, self.netdef.name_span, self.diags)
-        return NetworkReport(report.name, report.graph, report.layers, tuple(dedupe(report.diagnostics)),
-                             report.input_shape, report.output_shape, report.span)
+        outputs = self.outputs if self.outputs is not None else (cur,)
+        report = self.checker.report(name, outputs, span, self.diags)
+        diags = self._instance_notes(self.program.allowed(dedupe(report.diagnostics)))
+        return dataclasses.replace(report, diagnostics=tuple(diags))
+
+    def _instance_notes(self, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+        """Errors and warnings met while building an instance point back at the instance too."""
+        inst = self.instance
+        if inst is None:
+            return list(diags)
+        note = Note(f"in network {inst.name!r}, the instance of {inst.target!r} made here", inst.span)
+        return [d if d.span is not None and d.span.source is inst.span.source and
+                inst.span.start <= d.span.start < inst.span.end
+                else Diagnostic(d.severity, d.code, d.message, d.span, d.notes + (note,)) for d in diags]
+
+    def param_scope(self, params: Iterable[S.Param], values: dict[str, tuple[Any, Span]], parent: Scope,
+                    what: str, owner: Any, call_span: Span | None = None) -> Scope:
+        """A scope holding the value parameters: given values, else defaults (which may use earlier ones)."""
+        scope = Scope(parent, values={})
+        for p in params:
+            if p.tensor:
+                continue
+            if p.name in values:
+                scope.values[p.name] = values[p.name][0]
+            elif p.default is not None:
+                scope.values[p.name] = self.eval(p.default, scope)
+            else:
+                raise Abort(Diagnostic.error(
+                    "E301", f"{what} {owner.name} is missing argument {p.name!r}", call_span or owner.name_span,
+                    [Note(f"{owner.name!r} is defined here", owner.name_span)] if call_span is not None else []))
+        return scope
 
     def _failed(self, diag: Diagnostic | None) -> NetworkReport:
-        diags = self.diags + ([diag] if diag else [])
-        return NetworkReport(self.netdef.name, None, {}, tuple(diags), None, None, self.netdef.name_span)
+        assert self.netdef is not None
+        diags = self._instance_notes(self.diags + ([diag] if diag else []))
+        span = self.instance.name_span if self.instance is not None else self.netdef.name_span
+        return NetworkReport(self.name, None, {}, tuple(diags), None, None, span)
 
     def _input(self, stmt: S.InputStmt, scope: Scope) -> Input:
         dims = []
@@ -154,7 +219,7 @@ class NetworkElaborator(ExpressionEvaluator):
             self.steps += 1
             if self.steps > MAX_STEPS:
                 raise Fatal(Diagnostic.error(
-                    "E503", f"network {self.netdef.name!r} runs more than {MAX_STEPS:,} statements; "
+                    "E503", f"network {self.name!r} runs more than {MAX_STEPS:,} statements; "
                     "is a repeat count too large?", getattr(stmt, "span", None)))
             try:
                 cur = self.exec_stmt(stmt, scope, cur)
@@ -163,25 +228,78 @@ class NetworkElaborator(ExpressionEvaluator):
                     self.diags.append(err.diag)
                     if len(self.diags) > MAX_DIAGNOSTICS:
                         raise Fatal(Diagnostic.error("E503", "too many errors; stopping", err.diag.span)) from None
+                if isinstance(stmt, _VALUE_STMTS):
+                    if isinstance(stmt, S.LetStmt):
+                        self.poison(scope, stmt.name, "value")
+                    continue  # the current tensor is untouched
                 cur = POISON
-                if isinstance(stmt, S.BindStmt) and stmt.name not in scope.tensors:
-                    scope.tensors[stmt.name] = POISON
+                if isinstance(stmt, S.BindStmt):
+                    self.poison(scope, stmt.name, "tensor")
         return cur
+
+    def poison(self, scope: Scope, name: str, kind: str) -> None:
+        """After an error, bind ``name`` to a marker so its later uses are not reported again."""
+        site = scope.site(name)
+        if site is None:
+            scope.bind(name, kind, POISON if kind == "tensor" else POISON_VALUE)
+        elif site.kind == "carry":
+            site.bind(name, kind, POISON if kind == "tensor" else POISON_VALUE)
+
+    def assign(self, scope: Scope, name: str, kind: str, value: Any, span: Span, writeback: bool = False) -> None:
+        """Bind ``name`` in ``scope``; a name of an enclosing body only when a loop carries it.
+
+        ``writeback`` is a carrying loop handing its carried name's last value
+        back to the body around it.
+        """
+        site = scope.site(name)
+        if site is None:
+            scope.bind(name, kind, value)
+            scope.spans[name] = span
+            return
+        first = site.spans.get(name)
+        passes = 0
+        s: Scope | None = scope
+        while s is not None and s is not site:
+            passes += s.kind == "pass"
+            s = s.parent
+        if writeback and passes == 0:
+            site.bind(name, kind, value)
+            return
+        if site is scope:
+            raise Abort(Diagnostic.error(
+                "E204", f"name {name!r} is bound twice in one scope", span,
+                [Note("first bound here", first)] if first else []))
+        if site.kind == "carry" and passes == 1:
+            if name in site.rebound:
+                raise Abort(Diagnostic.error(
+                    "E217", f"carried name {name!r} is rebound twice in one pass", span,
+                    [Note("first rebound here", site.rebound[name])]))
+            site.rebound[name] = span
+            site.bind(name, kind, value)
+            return
+        raise Abort(Diagnostic.error(
+            "E215", f"name {name!r} is already bound outside this body; only a loop that carries it may "
+            f"rebind it (repeat N carry {name} {{ ... }})", span,
+            [Note("first bound here", first)] if first else []))
 
     def exec_stmt(self, stmt: S.Stmt, scope: Scope, cur: str) -> str:
         if isinstance(stmt, S.Chain):
             return self.exec_chain(stmt, scope, cur)
         if isinstance(stmt, S.BindStmt):
-            if stmt.name in scope.tensors or stmt.name in scope.values:
-                first = scope.spans.get(stmt.name)
-                self.diags.append(Diagnostic.error(
-                    "E204", f"name {stmt.name!r} is bound twice in one scope", stmt.name_span,
-                    [Note("first bound here", first)] if first else []))
-                return self.exec_chain(stmt.chain, scope, cur)
             result = self.exec_chain(stmt.chain, scope, cur)
-            scope.tensors[stmt.name] = result
-            scope.spans[stmt.name] = stmt.name_span
+            if stmt.name not in scope.tensors and stmt.name not in scope.values and scope.kind == "body":
+                scope.tensors[stmt.name] = result  # the common case, kept fast
+                scope.spans[stmt.name] = stmt.name_span
+                return result
+            try:
+                self.assign(scope, stmt.name, "tensor", result, stmt.name_span)
+            except Abort as err:
+                assert err.diag is not None
+                self.diags.append(err.diag)
             return result
+        if isinstance(stmt, S.LetStmt):
+            self.assign(scope, stmt.name, "value", self.eval(stmt.value, scope), stmt.name_span)
+            return cur
         if isinstance(stmt, S.RepeatStmt):
             count = self.eval(stmt.count, scope)
             if isinstance(count, bool) or not isinstance(count, int):
@@ -198,17 +316,28 @@ class NetworkElaborator(ExpressionEvaluator):
                     f"layers (limit {MAX_LAYERS:,})", stmt.count.span))
             outer, self.passes = self.passes, passes
             try:
-                return self._repeat(stmt, scope, cur, count)
+                var = stmt.var
+                return self.loop(stmt, scope, cur, ({var: i} if var else None for i in range(count)))
             finally:
                 self.passes = outer
+        if isinstance(stmt, S.ForStmt):
+            return self.exec_for(stmt, scope, cur)
+        if isinstance(stmt, S.AssertStmt):
+            self.exec_assert(stmt, scope)
+            return cur
+        if isinstance(stmt, S.AllowStmt):
+            return cur  # checked and applied per file (see _Program.allowed)
         if isinstance(stmt, S.IfStmt):
             cond = self.eval(stmt.cond, scope)
             if not isinstance(cond, bool):
                 raise Abort(Diagnostic.error("E302", f"if condition must be true or false, got {type_name(cond)} {format_value(cond)}", stmt.cond.span))
             body = stmt.then if cond else stmt.orelse
-            return self.exec_body(body or (), Scope(scope), cur)
+            return self.exec_body(body or (), Scope(scope, kind="if"), cur)
         if isinstance(stmt, S.DefaultStmt):
             self.exec_default(stmt, scope)
+            return cur
+        if isinstance(stmt, S.OutputStmt):
+            self.exec_output(stmt, scope)
             return cur
         if isinstance(stmt, S.InputStmt):
             raise Abort(Diagnostic.error(
@@ -216,16 +345,135 @@ class NetworkElaborator(ExpressionEvaluator):
                 stmt.span))
         raise Abort(Diagnostic.error("E101", "unexpected statement", getattr(stmt, "span", None)))
 
-    def _repeat(self, stmt: S.RepeatStmt, scope: Scope, cur: str, count: int) -> str:
-        for i in range(count):
+    def exec_output(self, stmt: S.OutputStmt, scope: Scope) -> None:
+        """``output a, b``: the network's outputs; it leaves the current tensor as it is."""
+        if self.stack:
+            raise Abort(Diagnostic.error(
+                "E230", "an output statement belongs in a network; a block's output is its current tensor "
+                "at the end", stmt.span, self._call_notes()))
+        if self.outputs is not None:
+            raise Abort(Diagnostic.error(
+                "E231", "a network has at most one output statement; list every output in it",
+                stmt.span, [Note("the outputs were given here", self.output_span)]))
+        tensors: list[str] = []
+        seen: dict[str, Span] = {}
+        for name, span in zip(stmt.names, stmt.name_spans):
+            try:
+                tensor = self.tensor(name, span, scope)
+            except Abort as err:
+                if err.diag is not None:
+                    self.diags.append(err.diag)
+                tensors.append(POISON)
+                continue
+            if tensor in seen:
+                self.diags.append(Diagnostic.error(
+                    "E232", f"output {name!r} is listed twice (it is the tensor {tensor!r})", span,
+                    [Note("first listed here", seen[tensor])]))
+                continue
+            seen[tensor] = span
+            tensors.append(tensor)
+        self.outputs = tuple(tensors)
+        self.output_span = stmt.span
+
+    def loop(self, stmt: S.RepeatStmt | S.ForStmt, scope: Scope, cur: str,
+             passes: Iterable[dict[str, Any] | None]) -> str:
+        """Run a loop body once per entry of ``passes`` (the loop variables of that pass).
+
+        Carried names live in a scope between the loop and its passes: each
+        pass may rebind each of them once, the next pass sees the new value,
+        and the body around the loop sees the last one.
+        """
+        carry: Scope | None = None
+        if stmt.carry:
+            carry = Scope(scope, kind="carry")
+            for n in stmt.carry:
+                if n.id in carry.spans:
+                    raise Abort(Diagnostic.error("E204", f"name {n.id!r} is carried twice", n.span,
+                                                 [Note("first carried here", carry.spans[n.id])]))
+                found = scope.find(n.id)
+                if found is None:
+                    raise Abort(Diagnostic.error(
+                        "E203", f"carried name {clip(n.id)!r} is not bound before the loop"
+                        + did_you_mean(n.id, scope.visible()), n.span))
+                if not _rebinds(stmt.body, n.id):
+                    raise Abort(Diagnostic.error(
+                        "E216", f"carried name {n.id!r} is never rebound in the loop body; "
+                        f"bind it once in the body ({n.id} = ...) or do not carry it", n.span))
+                carry.bind(n.id, *found)
+                carry.spans[n.id] = n.span
+        parent = carry if carry is not None else scope
+        for values in passes:
             self.steps += 1  # an empty body still costs a pass: bound nested repeats
             if self.steps > MAX_STEPS:
                 raise Fatal(Diagnostic.error(
-                    "E503", f"network {self.netdef.name!r} runs more than {MAX_STEPS:,} statements; "
-                    "is a repeat count too large?", stmt.count.span))
-            inner = Scope(scope, values={stmt.var: i} if stmt.var else None)
-            cur = self.exec_body(stmt.body, inner, cur)
+                    "E503", f"network {self.name!r} runs more than {MAX_STEPS:,} statements; "
+                    "is a repeat count too large?", stmt.span))
+            if carry is not None:
+                carry.rebound = {}
+            cur = self.exec_body(stmt.body, Scope(parent, values=values, kind="pass"), cur)
+        if carry is not None:
+            for n in stmt.carry:
+                kind = "tensor" if n.id in carry.tensors else "value"
+                value = carry.tensors[n.id] if kind == "tensor" else carry.values[n.id]
+                try:
+                    self.assign(scope, n.id, kind, value, n.span, writeback=True)
+                except Abort as err:
+                    assert err.diag is not None
+                    self.diags.append(err.diag)
         return cur
+
+    def exec_for(self, stmt: S.ForStmt, scope: Scope, cur: str) -> str:
+        table = self.eval(stmt.iterable, scope)
+        if not isinstance(table, tuple):
+            raise Abort(Diagnostic.error(
+                "E311", f"for iterates over a tuple, got {type_name(table)} {format_value(table)}", stmt.iterable.span))
+        names = [n.id for n in stmt.names]
+        for i, n in enumerate(stmt.names):
+            if n.id in names[:i]:
+                raise Abort(Diagnostic.error("E204", f"loop name {n.id!r} is used twice", n.span))
+        passes: list[dict[str, Any]] = []
+        for k, item in enumerate(table):
+            if not stmt.unpack:
+                passes.append({names[0]: item})
+                continue
+            if not isinstance(item, tuple) or len(item) != len(names):
+                items = getattr(stmt.iterable, "items", None)
+                span = items[k].span if isinstance(stmt.iterable, S.TupleExpr) and items else stmt.iterable.span
+                got = f"a tuple of {len(item)}" if isinstance(item, tuple) else type_name(item)
+                raise Abort(Diagnostic.error(
+                    "E311", f"element {k} of the table is {format_value(item)} ({got}), which does not unpack "
+                    f"into the {len(names)} names ({', '.join(names)})", span,
+                    [Note("the names are here", Span(stmt.names[0].span.source, stmt.names[0].span.start,
+                                                     stmt.names[-1].span.end))]))
+            passes.append(dict(zip(names, item)))
+        total = self.passes * len(passes)
+        if total > MAX_LAYERS and any(True for _ in calls(stmt.body)):
+            raise Fatal(Diagnostic.error(
+                "E503", f"nested loops would run their body {total:,} times, building at least that many "
+                f"layers (limit {MAX_LAYERS:,})", stmt.iterable.span))
+        outer, self.passes = self.passes, total
+        try:
+            return self.loop(stmt, scope, cur, passes)
+        finally:
+            self.passes = outer
+
+    def exec_assert(self, stmt: S.AssertStmt, scope: Scope) -> None:
+        cond = self.eval(stmt.cond, scope)
+        if not isinstance(cond, bool):
+            raise Abort(Diagnostic.error(
+                "E302", f"assert needs true or false, got {type_name(cond)} {format_value(cond)}", stmt.cond.span))
+        if cond:
+            return
+        text = _text(stmt.cond)
+        shown = f"assertion failed: {text}"
+        c = stmt.cond
+        if isinstance(c, S.Binary) and c.op in ("==", "!=", "<", "<=", ">", ">="):
+            sides = [(_text(e), self.eval(e, scope)) for e in (c.left, c.right)]
+            shown += " (" + ", ".join(f"{t} is {_show(v)}" for t, v in sides) + ")"
+        if stmt.message is not None:
+            message = self.eval(stmt.message, scope)
+            shown = f"{message if isinstance(message, str) else format_value(message)}: {shown}"
+        raise Abort(Diagnostic.error("E310", shown, stmt.cond.span, self._call_notes()))
 
     def exec_default(self, stmt: S.DefaultStmt, scope: Scope) -> None:
         op = canonical_op(stmt.op)
@@ -233,7 +481,7 @@ class NetworkElaborator(ExpressionEvaluator):
             names = [n for n in arg_names(OPS[op].attrs)]
         elif stmt.op in self.unit.blocks:
             op = stmt.op
-            names = [p.name for p in self.unit.blocks[op][0].params]
+            names = [p.name for p in self.unit.blocks[op][0].params if not p.tensor]
         else:
             raise Abort(unknown_callee(S.Call(stmt.op, stmt.args, stmt.span, stmt.op_span), self.unit.blocks))
         positional, keyword = self.eval_args(stmt.args, scope)
@@ -262,7 +510,10 @@ class NetworkElaborator(ExpressionEvaluator):
             raise Abort(Diagnostic.error("E203", f"unbound name {clip(name)!r}" + hint, span))
         kind, value = found
         if kind != "tensor":
-            raise Abort(Diagnostic.error("E302", f"{name!r} is a value ({format_value(value)}), not a tensor", span))
+            if value is POISON_VALUE:
+                raise Abort(None)
+            raise Abort(Diagnostic.error(
+                "E308", f"{name!r} is a value ({format_value(value)}), where a tensor is expected", span))
         if value == POISON:
             raise Abort(None)
         return value
@@ -277,44 +528,52 @@ class NetworkElaborator(ExpressionEvaluator):
             return self.block_call(entry, call, scope, cur)
         raise Abort(unknown_callee(call, self.unit_of(call).blocks))
 
-    def unit_of(self, call: S.Call) -> _Unit:
-        """Blocks are looked up in the file where the call is written."""
-        name = call.span.file
-        for unit in self.program.units.values():
-            if unit.source is call.span.source:
-                return unit
-        return self.unit if name == self.unit.source.name else self.unit
+    def unit_of(self, call: S.Call | S.FunCall) -> _Unit:
+        """Blocks and fns are looked up in the file where the call is written."""
+        return self.program.by_source.get(id(call.span.source), self.unit)
 
     def eval_args(self, args: Iterable[S.Arg], scope: Scope, tensors: bool = False
                   ) -> tuple[list[tuple[Any, Span]], dict[str, tuple[Any, Span]]]:
         positional: list[tuple[Any, Span]] = []
         keyword: dict[str, tuple[Any, Span]] = {}
         poisoned = False
+        errors: list[Diagnostic] = []  # every bad argument of the call is reported, not only the first
         for a in args:
-            if a.name is None:
-                if keyword:
-                    raise Abort(Diagnostic.error("E304", "a positional argument cannot follow a keyword argument", a.span))
-                if tensors:
-                    if not isinstance(a.value, S.Name):
-                        raise Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
-                    try:
-                        positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
-                    except Abort as err:
-                        if err.diag is not None:
-                            raise
-                        poisoned = True  # reported already; still look at the other names
-                        positional.append((POISON, a.span))
+            try:
+                self._eval_arg(a, scope, tensors, positional, keyword)
+            except Abort as err:
+                if err.diag is None:
+                    poisoned = True
                 else:
-                    positional.append((self.eval(a.value, scope), a.value.span))
-            else:
-                name_span = Span(a.span.source, a.span.start, a.span.start + len(a.name))
-                if a.name in keyword:
-                    raise Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
-                self.name_spans[id(a.value.span)] = name_span
-                keyword[a.name] = (self.eval(a.value, scope), a.value.span)
+                    errors.append(err.diag)
+        if errors:
+            self.diags.extend(errors[:-1])
+            raise Abort(errors[-1])
         if poisoned:
             raise Abort(None)
         return positional, keyword
+
+    def _eval_arg(self, a: S.Arg, scope: Scope, tensors: bool, positional: list[tuple[Any, Span]],
+                  keyword: dict[str, tuple[Any, Span]]) -> None:
+        if a.name is None:
+            if keyword:
+                raise Abort(Diagnostic.error("E304", "a positional argument cannot follow a keyword argument", a.span))
+            if tensors:
+                if not isinstance(a.value, S.Name):
+                    raise Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
+                try:
+                    positional.append((self.tensor(a.value.id, a.value.span, scope), a.span))
+                except Abort:
+                    positional.append((POISON, a.span))  # still look at the other names
+                    raise
+            else:
+                positional.append((self.eval(a.value, scope), a.value.span))
+        else:
+            name_span = Span(a.span.source, a.span.start, a.span.start + len(a.name))
+            if a.name in keyword:
+                raise Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
+            self.name_spans[id(a.value.span)] = name_span
+            keyword[a.name] = (self.eval(a.value, scope), a.value.span)
 
     def merge_operands(self, args: list[S.Arg], scope: Scope, numbers_ok: bool) -> list[tuple[Any, Span]]:
         """A merge's positional operands: tensor names, or (number,) where numbers are allowed."""
@@ -418,7 +677,7 @@ class NetworkElaborator(ExpressionEvaluator):
         if trainable is not None:
             arg_spans += (("trainable", trainable[1]),)
         node = Node(layer_name, op, tuple(inputs), attrs, call.span, tuple(s for _, s in self.stack), arg_spans,
-                    trainable=trainable is None or trainable[0])
+                    tuple(self.block_path), trainable=trainable is None or trainable[0])
         assert self.checker is not None
         if len(self.checker.nodes) >= MAX_LAYERS:
             raise Fatal(Diagnostic.error("E503", f"network has more than {MAX_LAYERS:,} layers", call.span))
@@ -460,26 +719,111 @@ class NetworkElaborator(ExpressionEvaluator):
             raise Fatal(Diagnostic.error(
                 "E502", f"block calls nested more than {MAX_BLOCK_DEPTH} deep", call.name_span))
         names = [p.name for p in block.params]
-        positional, keyword = self.eval_args(call.args, scope)
+        positional, keyword = self.block_args(block, call, scope)
         if "name" in keyword and "name" not in names:
             raise Abort(Diagnostic.error("E202", f"unknown argument 'name' for block {block.name}", keyword["name"][1]))
         values = self.bind_args(block.name, names, positional, keyword, allow_name=False)
         for key, entry_ in scope.defaults_for(block.name).items():
             values.setdefault(key, entry_)
-        params = Scope(None, values={})
+        params = self.param_scope(block.params, values, unit.scope, "block", block, call.span)
+        tensors: dict[str, str] = {"in": cur}
         for p in block.params:
-            if p.name in values:
-                params.values[p.name] = values[p.name][0]
-            elif p.default is not None:
-                params.values[p.name] = self.eval(p.default, params)
-            else:
-                raise Abort(Diagnostic.error(
-                    "E301", f"block {block.name} is missing argument {p.name!r}", call.span,
-                    [Note(f"{block.name!r} is defined here", block.name_span)]))
-        inner = Scope(params, tensors={"in": cur})
+            if p.tensor:
+                if p.name not in values:
+                    raise Abort(Diagnostic.error(
+                        "E301", f"block {block.name} is missing tensor argument {p.name!r}", call.span,
+                        [Note(f"{block.name!r} is defined here", block.name_span)]))
+                tensors[p.name] = values[p.name][0]
+        inner = Scope(params, tensors=tensors, kind="body")
         self.stack.append((block.name, call.span))
+        key = (*self.block_path, block.name)
+        self.block_calls[key] = self.block_calls.get(key, 0) + 1
+        self.block_path.append(f"{block.name}_{self.block_calls[key]}")
         try:
             return self.exec_body(block.body, inner, cur)
         finally:
             self.stack.pop()
+            self.block_path.pop()
 
+    def block_args(self, block: S.BlockDef, call: S.Call, scope: Scope
+                   ) -> tuple[list[tuple[Any, Span]], dict[str, tuple[Any, Span]]]:
+        """Evaluate a block call's arguments: tensor names for ``t: tensor`` parameters, values for the rest."""
+        kinds = {p.name: p for p in block.params}
+        if not any(p.tensor for p in block.params):
+            for a in call.args:  # a tensor where a value is expected is worth its own message
+                if isinstance(a.value, S.Name) and (found := scope.find(a.value.id)) and found[0] == "tensor":
+                    break
+            else:
+                return self.eval_args(call.args, scope)
+        positional: list[tuple[Any, Span]] = []
+        keyword: dict[str, tuple[Any, Span]] = {}
+        poisoned = False
+        for i, a in enumerate(call.args):
+            if a.name is None and keyword:
+                raise Abort(Diagnostic.error("E304", "a positional argument cannot follow a keyword argument", a.span))
+            target = a.name if a.name is not None else (block.params[i].name if i < len(block.params) else None)
+            param = kinds.get(target) if target is not None else None
+            if param is not None and param.tensor:
+                if not isinstance(a.value, S.Name):
+                    raise Abort(Diagnostic.error(
+                        "E308", f"parameter {param.name!r} of block {block.name} takes a tensor name, "
+                        f"got {_text(a.value)}", a.value.span, [Note(f"{param.name!r} is declared here", param.span)]))
+                found = scope.find(a.value.id)
+                if found is not None and found[0] == "value" and found[1] is not POISON_VALUE:
+                    raise Abort(Diagnostic.error(
+                        "E308", f"parameter {param.name!r} of block {block.name} takes a tensor, but {a.value.id!r} "
+                        f"is a value ({format_value(found[1])})", a.value.span,
+                        [Note(f"{param.name!r} is declared here", param.span)]))
+                try:
+                    value: Any = self.tensor(a.value.id, a.value.span, scope)
+                except Abort as err:
+                    if err.diag is not None:
+                        raise
+                    poisoned, value = True, POISON
+            else:
+                if isinstance(a.value, S.Name) and (found := scope.find(a.value.id)) and found[0] == "tensor":
+                    what = f"parameter {param.name!r} of block {block.name}" if param else f"block {block.name}"
+                    raise Abort(Diagnostic.error(
+                        "E308", f"{what} takes a value, but {a.value.id!r} is a tensor; mark the parameter "
+                        f"'{target or 'p'}: tensor' or pass channels({a.value.id}) or shape({a.value.id})",
+                        a.value.span, [Note(f"{param.name!r} is declared here", param.span)] if param else []))
+                value = self.eval(a.value, scope)
+            if a.name is None:
+                positional.append((value, a.value.span))
+            else:
+                name_span = Span(a.span.source, a.span.start, a.span.start + len(a.name))
+                if a.name in keyword:
+                    raise Abort(Diagnostic.error("E304", f"argument {a.name!r} is given twice", name_span))
+                self.name_spans[id(a.value.span)] = name_span
+                keyword[a.name] = (value, a.value.span)
+        if poisoned:
+            raise Abort(None)
+        return positional, keyword
+
+
+#: Statements that bind values or check things: an error in one leaves the current tensor as it was.
+_VALUE_STMTS = (S.LetStmt, S.AssertStmt, S.AllowStmt, S.OutputStmt)
+
+
+def _rebinds(body: Iterable[S.Stmt], name: str) -> bool:
+    """Whether a loop body binds ``name`` itself, in a nested ``if``, or through a nested loop that carries it."""
+    for stmt in body:
+        if isinstance(stmt, (S.BindStmt, S.LetStmt)) and stmt.name == name:
+            return True
+        if isinstance(stmt, S.IfStmt) and (_rebinds(stmt.then, name) or _rebinds(stmt.orelse or (), name)):
+            return True
+        if isinstance(stmt, (S.RepeatStmt, S.ForStmt)) and any(n.id == name for n in stmt.carry):
+            return True
+    return False
+
+
+def _text(expr: Any) -> str:
+    """An expression as written in the source."""
+    span = expr.span
+    return span.source.text[span.start:span.end]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return format_value(value)

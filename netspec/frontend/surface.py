@@ -13,9 +13,10 @@ equality).
 from __future__ import annotations
 
 __all__ = [
-    "Arg", "Binary", "BindStmt", "BlockDef", "Call", "Chain", "Const", "DefaultStmt", "Expr",
-    "File", "FunCall", "IfStmt", "Import", "Index", "InputStmt", "Name", "NetworkDef", "Param",
-    "Ref", "RepeatStmt", "Stmt", "TupleExpr", "Unary",
+    "AllowStmt", "Arg", "AssertStmt", "Binary", "BindStmt", "BlockDef", "Call", "Chain", "CondExpr", "Const",
+    "DefaultStmt", "Expr", "File", "FnDef", "ForStmt", "FunCall", "IfStmt", "Import", "Index", "InputStmt",
+    "InstanceDef", "LetStmt", "Name", "NetworkDef", "OutputStmt", "Param", "Ref", "RepeatStmt", "Stmt", "TupleExpr",
+    "Unary",
 ]
 
 
@@ -124,7 +125,20 @@ class FunCall(_Node):
         self.span = span
 
 
-Expr = Const | Name | Unary | Binary | Index | TupleExpr | FunCall
+class CondExpr(_Node):
+    """``A if COND else B``: only the branch taken is evaluated."""
+
+    __slots__ = ('then', 'cond', 'orelse', 'span')
+    _compared = ('then', 'cond', 'orelse')
+
+    def __init__(self, then, cond, orelse, span) -> None:
+        self.then = then
+        self.cond = cond
+        self.orelse = orelse
+        self.span = span
+
+
+Expr = Const | Name | Unary | Binary | Index | TupleExpr | FunCall | CondExpr
 
 
 class Arg(_Node):
@@ -204,6 +218,18 @@ class InputStmt(_Node):
         self.layout_span = layout_span
 
 
+class OutputStmt(_Node):
+    """``output a, b, ...``: the network's outputs, in order; ``name_spans`` point at each name."""
+
+    __slots__ = ('names', 'span', 'name_spans')
+    _compared = ('names',)
+
+    def __init__(self, names, span, name_spans) -> None:
+        self.names = names
+        self.span = span
+        self.name_spans = name_spans
+
+
 class DefaultStmt(_Node):
     """``default op(arg=value, ...)``."""
 
@@ -218,15 +244,70 @@ class DefaultStmt(_Node):
 
 
 class RepeatStmt(_Node):
-    """``repeat N [as i] { ... }``."""
+    """``repeat N [as i] [carry a, b] { ... }``; ``carry`` is a tuple of :class:`Name`."""
 
-    __slots__ = ('count', 'var', 'body', 'span')
-    _compared = ('count', 'var', 'body')
+    __slots__ = ('count', 'var', 'body', 'span', 'carry')
+    _compared = ('count', 'var', 'body', 'carry')
 
-    def __init__(self, count, var, body, span) -> None:
+    def __init__(self, count, var, body, span, carry=()) -> None:
         self.count = count
         self.var = var
         self.body = body
+        self.span = span
+        self.carry = carry
+
+
+class ForStmt(_Node):
+    """``for v in EXPR [carry ...] { ... }`` or ``for (a, b) in EXPR { ... }``.
+
+    ``names`` is a tuple of :class:`Name`; ``unpack`` is true for the parenthesised form.
+    """
+
+    __slots__ = ('names', 'unpack', 'iterable', 'body', 'span', 'carry')
+    _compared = ('names', 'unpack', 'iterable', 'body', 'carry')
+
+    def __init__(self, names, unpack, iterable, body, span, carry=()) -> None:
+        self.names = names
+        self.unpack = unpack
+        self.iterable = iterable
+        self.body = body
+        self.span = span
+        self.carry = carry
+
+
+class LetStmt(_Node):
+    """``let NAME = EXPR`` (in a body or at file level)."""
+
+    __slots__ = ('name', 'value', 'span', 'name_span')
+    _compared = ('name', 'value')
+
+    def __init__(self, name, value, span, name_span) -> None:
+        self.name = name
+        self.value = value
+        self.span = span
+        self.name_span = name_span
+
+
+class AllowStmt(_Node):
+    """``allow W104, W102``; ``codes`` is a tuple of :class:`Name`."""
+
+    __slots__ = ('codes', 'span')
+    _compared = ('codes',)
+
+    def __init__(self, codes, span) -> None:
+        self.codes = codes
+        self.span = span
+
+
+class AssertStmt(_Node):
+    """``assert COND[, MESSAGE]``."""
+
+    __slots__ = ('cond', 'message', 'span')
+    _compared = ('cond', 'message')
+
+    def __init__(self, cond, message, span) -> None:
+        self.cond = cond
+        self.message = message
         self.span = span
 
 
@@ -243,32 +324,64 @@ class IfStmt(_Node):
         self.span = span
 
 
-Stmt = InputStmt | DefaultStmt | RepeatStmt | IfStmt | BindStmt | Chain
+Stmt = (InputStmt | OutputStmt | DefaultStmt | RepeatStmt | ForStmt | IfStmt | LetStmt | AllowStmt | AssertStmt
+        | BindStmt | Chain)
 
 
 # --- items ------------------------------------------------------------------------------------
 
 
 class Param(_Node):
-    """A block parameter with its optional default."""
+    """A block, network or fn parameter with its optional default; ``tensor`` marks ``t: tensor``."""
 
-    __slots__ = ('name', 'default', 'span')
-    _compared = ('name', 'default')
+    __slots__ = ('name', 'default', 'span', 'tensor')
+    _compared = ('name', 'default', 'tensor')
 
-    def __init__(self, name, default, span) -> None:
+    def __init__(self, name, default, span, tensor=False) -> None:
         self.name = name
         self.default = default
         self.span = span
+        self.tensor = tensor
 
 
 class NetworkDef(_Node):
-    """``network NAME { ... }``."""
+    """``network NAME { ... }``, or ``network NAME(params) { ... }`` (``params`` None without a list)."""
 
-    __slots__ = ('name', 'body', 'span', 'name_span')
-    _compared = ('name', 'body')
+    __slots__ = ('name', 'body', 'span', 'name_span', 'params')
+    _compared = ('name', 'body', 'params')
 
-    def __init__(self, name, body, span, name_span) -> None:
+    def __init__(self, name, body, span, name_span, params=None) -> None:
         self.name = name
+        self.body = body
+        self.span = span
+        self.name_span = name_span
+        self.params = params
+
+
+class InstanceDef(_Node):
+    """``network NAME = OTHER(args)``: a named instance of a parameterised network."""
+
+    __slots__ = ('name', 'target', 'args', 'span', 'name_span', 'target_span')
+    _compared = ('name', 'target', 'args')
+
+    def __init__(self, name, target, args, span, name_span, target_span) -> None:
+        self.name = name
+        self.target = target
+        self.args = args
+        self.span = span
+        self.name_span = name_span
+        self.target_span = target_span
+
+
+class FnDef(_Node):
+    """``fn NAME(params) = EXPR`` at file level."""
+
+    __slots__ = ('name', 'params', 'body', 'span', 'name_span')
+    _compared = ('name', 'params', 'body')
+
+    def __init__(self, name, params, body, span, name_span) -> None:
+        self.name = name
+        self.params = params
         self.body = body
         self.span = span
         self.name_span = name_span

@@ -12,7 +12,7 @@ nest too deeply to handle safely.
 >>> parse_source("network n {\\n  dense(2\\n}\\n", "m.net")
 Traceback (most recent call last):
 ...
-netspec.core.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')', ',' or an operator
+netspec.core.diagnostics.NetspecError: m.net:3:1: error[E101]: unexpected '}'; expected ')' or ','
     }
     ^
 """
@@ -229,6 +229,11 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
             return Diagnostic.error("E102", "unexpected end of file" + _expected(expected), _eof_span(source))
         start = tok.start_pos or 0
         end = tok.end_pos or start + 1
+        if tok.type == "_NL" and source.text[:start].rstrip(" \t").endswith("->"):
+            arrow = source.text[:start].rstrip(" \t").rindex("->")
+            return Diagnostic.error(
+                "E101", "a line cannot end with '->': write the next step on the same line, or begin the "
+                "next line with '->' to continue the chain", Span(source, arrow, arrow + 2))
         shown = "newline" if tok.type == "_NL" else repr(str(tok.value))
         return Diagnostic.error("E101", f"unexpected {shown}" + _expected(expected),
                                 Span(source, start, max(end if tok.type != "_NL" else start + 1, start + 1)))
@@ -341,16 +346,27 @@ class _ToAst(Transformer):
     def import_(self, kw, path):
         return S.Import(_unescape(str(path)), self._span(kw, path))
 
-    def network(self, kw, name, body, rbrace):
-        return S.NetworkDef(str(name), body, self._span(kw, rbrace), self._tok(name))
+    def network(self, kw, name, params, body, rbrace):
+        return S.NetworkDef(str(name), body, self._span(kw, rbrace), self._tok(name), params)
 
-    def block(self, kw, name, *rest):
-        params = tuple(p for p in rest if isinstance(p, S.Param))
-        body = rest[-2]
-        return S.BlockDef(str(name), params, body, self._span(kw, rest[-1]), self._tok(name))
+    def instance(self, kw, name, target, args, rpar):
+        return S.InstanceDef(str(name), str(target), args or (), self._span(kw, rpar), self._tok(name),
+                             self._tok(target))
+
+    def params(self, lpar, *rest):
+        return tuple(p for p in rest if isinstance(p, S.Param))
+
+    def block(self, kw, name, params, body, rbrace):
+        return S.BlockDef(str(name), params, body, self._span(kw, rbrace), self._tok(name))
+
+    def fn_def(self, kw, name, params, body):
+        return S.FnDef(str(name), params, body, self._span(kw, body), self._tok(name))
 
     def param(self, name, default):
         return S.Param(str(name), default, self._span(name, default))
+
+    def tensor_param(self, name, kw):
+        return S.Param(str(name), None, self._span(name, kw), True)
 
     def body(self, *stmts):
         return tuple(s for s in stmts if s is not None)
@@ -362,14 +378,40 @@ class _ToAst(Transformer):
         return S.InputStmt(str(name), dims, None if layout is None else str(layout),
                            self._span(kw, rest[-2], layout), None if layout is None else self._tok(layout))
 
+    def output_stmt(self, kw, *names):
+        return S.OutputStmt(tuple(str(n) for n in names), self._span(kw, *names),
+                            tuple(self._tok(n) for n in names))
+
     def unknown_dim(self, tok):
         return _Unknown(self._tok(tok))
 
     def default_stmt(self, kw, name, args, rpar):
         return S.DefaultStmt(str(name), args or (), self._span(kw, rpar), self._tok(name))
 
-    def repeat_stmt(self, kw, count, var, body, rbrace):
-        return S.RepeatStmt(count, None if var is None else str(var), body, self._span(kw, rbrace))
+    def repeat_stmt(self, kw, count, var, carry, body, rbrace):
+        return S.RepeatStmt(count, None if var is None else str(var), body, self._span(kw, rbrace), carry or ())
+
+    def for_stmt(self, kw, target, in_kw, iterable, carry, body, rbrace):
+        if isinstance(target, Token):
+            names, unpack = (S.Name(str(target), self._tok(target)),), False
+        else:
+            names, unpack = target, True
+        return S.ForStmt(names, unpack, iterable, body, self._span(kw, rbrace), carry or ())
+
+    def for_names(self, lpar, *rest):
+        return tuple(S.Name(str(t), self._tok(t)) for t in rest if isinstance(t, Token) and t.type == "NAME")
+
+    def carry(self, kw, *names):
+        return tuple(S.Name(str(t), self._tok(t)) for t in names)
+
+    def let_stmt(self, kw, name, value):
+        return S.LetStmt(str(name), value, self._span(kw, value), self._tok(name))
+
+    def allow_stmt(self, kw, *codes):
+        return S.AllowStmt(tuple(S.Name(str(t), self._tok(t)) for t in codes), self._span(kw, *codes))
+
+    def assert_stmt(self, kw, cond, message):
+        return S.AssertStmt(cond, message, self._span(kw, cond, message))
 
     def if_stmt(self, kw, cond, then, rbrace, *rest):
         rest = tuple(r for r in rest if r is not None)
@@ -410,6 +452,7 @@ class _ToAst(Transformer):
         text = str(tok)
         if len(text) > 1000:  # int() refuses over 4,300 digits; no size needs a tenth of that
             raise _LiteralTooLong(self._tok(tok), len(text))
+        text = text.replace("_", "")
         value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
         return S.Const(value, self._tok(tok))
 
@@ -459,6 +502,9 @@ class _ToAst(Transformer):
 
     def or_(self, left, right):
         return self._expr(S.Binary("or", left, right, self._span(left, right)), right, spine=left)
+
+    def cond(self, then, kw, cond, orelse):
+        return self._expr(S.CondExpr(then, cond, orelse, self._span(then, orelse)), then, cond, orelse)
 
     def and_(self, left, right):
         return self._expr(S.Binary("and", left, right, self._span(left, right)), right, spine=left)

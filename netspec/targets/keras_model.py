@@ -278,18 +278,25 @@ class _Context:
 
 
 def _explicit_pad(node: Node, x: Any, padding: Any, data_format: str, ctx: _Context) -> tuple[Any, str]:
-    """Explicit padding becomes a ZeroPadding2D layer and 'valid'; 'valid' and 'same' stay."""
+    """Explicit padding becomes a ZeroPadding{1,2,3}D layer and 'valid'; 'valid', 'same', 'causal' stay."""
     if isinstance(padding, str):
         return x, padding
-    pad = ctx.layers.ZeroPadding2D(padding=padding, data_format=data_format,
-                                   name=ctx.helper_name(f"{node.name}_pad"))
+    layer = getattr(ctx.layers, f"ZeroPadding{len(padding)}D")
+    pad = layer(padding=padding[0] if len(padding) == 1 else padding, data_format=data_format,
+                name=ctx.helper_name(f"{node.name}_pad"))
     return pad(x), "valid"
+
+
+def _rank_of(node: Node) -> int:
+    from ..core.ops_spatial import spatial_rank
+
+    return spatial_rank(node.attrs)
 
 
 def _lower_conv2d(node: Node, inputs: list, ctx: _Context) -> Any:
     a = node.attrs
     x, padding = _explicit_pad(node, inputs[0], a.padding, a.data_format, ctx)
-    return ctx.layers.Conv2D(
+    return getattr(ctx.layers, f"Conv{_rank_of(node)}D")(
         a.filters, a.kernel_size, strides=a.strides, padding=padding, data_format=a.data_format,
         dilation_rate=a.dilation_rate, groups=a.groups, activation=a.activation, use_bias=a.use_bias,
         kernel_initializer=initializer(a.kernel_initializer), bias_initializer=initializer(a.bias_initializer),
@@ -303,7 +310,7 @@ def _lower_conv2d(node: Node, inputs: list, ctx: _Context) -> Any:
 def _lower_depthwise(node: Node, inputs: list, ctx: _Context) -> Any:
     a = node.attrs
     x, padding = _explicit_pad(node, inputs[0], a.padding, a.data_format, ctx)
-    return ctx.layers.DepthwiseConv2D(
+    return getattr(ctx.layers, f"DepthwiseConv{_rank_of(node)}D")(
         a.kernel_size, strides=a.strides, padding=padding, depth_multiplier=a.depth_multiplier,
         data_format=a.data_format, dilation_rate=a.dilation_rate, activation=a.activation, use_bias=a.use_bias,
         depthwise_initializer=initializer(a.depthwise_initializer),
@@ -319,7 +326,7 @@ def _lower_depthwise(node: Node, inputs: list, ctx: _Context) -> Any:
 def _lower_separable(node: Node, inputs: list, ctx: _Context) -> Any:
     a = node.attrs
     x, padding = _explicit_pad(node, inputs[0], a.padding, a.data_format, ctx)
-    return ctx.layers.SeparableConv2D(
+    return getattr(ctx.layers, f"SeparableConv{_rank_of(node)}D")(
         a.filters, a.kernel_size, strides=a.strides, padding=padding, data_format=a.data_format,
         dilation_rate=a.dilation_rate, depth_multiplier=a.depth_multiplier, activation=a.activation,
         use_bias=a.use_bias,
@@ -341,7 +348,7 @@ def _lower_pool(cls: str) -> Lowering:
     def lower(node: Node, inputs: list, ctx: _Context) -> Any:
         a = node.attrs
         x, padding = _explicit_pad(node, inputs[0], a.padding, a.data_format, ctx)
-        layer = getattr(ctx.layers, cls)
+        layer = getattr(ctx.layers, cls.replace("2D", f"{_rank_of(node)}D"))
         return layer(pool_size=a.pool_size, strides=a.strides, padding=padding, data_format=a.data_format,
                      name=node.name)(x)
     return lower
@@ -350,13 +357,59 @@ def _lower_pool(cls: str) -> Lowering:
 def _lower_global(cls: str) -> Lowering:
     def lower(node: Node, inputs: list, ctx: _Context) -> Any:
         a = node.attrs
-        return getattr(ctx.layers, cls)(data_format=a.data_format, keepdims=a.keepdims, name=node.name)(inputs[0])
+        return getattr(ctx.layers, cls.replace("2D", node.op[-2:].upper()))(data_format=a.data_format, keepdims=a.keepdims, name=node.name)(inputs[0])
     return lower
 
 
 def _lower_zeropad(node: Node, inputs: list, ctx: _Context) -> Any:
     a = node.attrs
-    return ctx.layers.ZeroPadding2D(padding=a.padding, data_format=a.data_format, name=node.name)(inputs[0])
+    n = len(a.padding)
+    return getattr(ctx.layers, f"ZeroPadding{n}D")(padding=a.padding[0] if n == 1 else a.padding,
+                                                   data_format=a.data_format, name=node.name)(inputs[0])
+
+
+def _lower_transpose(node: Node, inputs: list, ctx: _Context) -> Any:
+    a = node.attrs
+    return getattr(ctx.layers, f"Conv{_rank_of(node)}DTranspose")(
+        a.filters, a.kernel_size, strides=a.strides, padding=a.padding, output_padding=a.output_padding,
+        data_format=a.data_format, dilation_rate=a.dilation_rate, activation=a.activation, use_bias=a.use_bias,
+        kernel_initializer=initializer(a.kernel_initializer), bias_initializer=initializer(a.bias_initializer),
+        kernel_regularizer=regularizer(a.kernel_regularizer), bias_regularizer=regularizer(a.bias_regularizer),
+        activity_regularizer=regularizer(a.activity_regularizer),
+        kernel_constraint=constraint(a.kernel_constraint), bias_constraint=constraint(a.bias_constraint),
+        name=node.name,
+    )(inputs[0])
+
+
+def _lower_cropping(node: Node, inputs: list, ctx: _Context) -> Any:
+    a = node.attrs
+    n = len(a.cropping)
+    if n == 1:
+        return ctx.layers.Cropping1D(cropping=a.cropping[0], name=node.name)(inputs[0])
+    return getattr(ctx.layers, f"Cropping{n}D")(cropping=a.cropping, data_format=a.data_format,
+                                                name=node.name)(inputs[0])
+
+
+def _lower_upsampling(node: Node, inputs: list, ctx: _Context) -> Any:
+    a = node.attrs
+    n = len(a.size)
+    if n == 1:
+        return ctx.layers.UpSampling1D(size=a.size[0], name=node.name)(inputs[0])
+    extra = {"interpolation": a.interpolation} if n == 2 else {}
+    return getattr(ctx.layers, f"UpSampling{n}D")(size=a.size, data_format=a.data_format, name=node.name,
+                                                  **extra)(inputs[0])
+
+
+def _lower_resizing(node: Node, inputs: list, ctx: _Context) -> Any:
+    a = node.attrs
+    return ctx.layers.Resizing(a.height, a.width, interpolation=a.interpolation,
+                               crop_to_aspect_ratio=a.crop_to_aspect_ratio, data_format=a.data_format,
+                               name=node.name)(inputs[0])
+
+
+def _lower_center_crop(node: Node, inputs: list, ctx: _Context) -> Any:
+    a = node.attrs
+    return ctx.layers.CenterCrop(a.height, a.width, data_format=a.data_format, name=node.name)(inputs[0])
 
 
 def _lower_flatten(node: Node, inputs: list, ctx: _Context) -> Any:
@@ -434,14 +487,19 @@ def _lower_merge(cls: str) -> Lowering:
 
 #: Op name -> lowering, for every op in :data:`netspec.core.ops.OPS`.
 LOWERINGS: dict[str, Lowering] = {
-    "conv2d": _lower_conv2d,
-    "depthwise_conv2d": _lower_depthwise,
-    "separable_conv2d": _lower_separable,
-    "maxpool2d": _lower_pool("MaxPooling2D"),
-    "avgpool2d": _lower_pool("AveragePooling2D"),
-    "global_avgpool2d": _lower_global("GlobalAveragePooling2D"),
-    "global_maxpool2d": _lower_global("GlobalMaxPooling2D"),
-    "zeropad2d": _lower_zeropad,
+    **{f"conv{n}d": _lower_conv2d for n in (1, 2, 3)},
+    **{f"conv{n}d_transpose": _lower_transpose for n in (1, 2, 3)},
+    **{f"depthwise_conv{n}d": _lower_depthwise for n in (1, 2)},
+    **{f"separable_conv{n}d": _lower_separable for n in (1, 2)},
+    **{f"maxpool{n}d": _lower_pool("MaxPooling2D") for n in (1, 2, 3)},
+    **{f"avgpool{n}d": _lower_pool("AveragePooling2D") for n in (1, 2, 3)},
+    **{f"global_avgpool{n}d": _lower_global("GlobalAveragePooling2D") for n in (1, 2, 3)},
+    **{f"global_maxpool{n}d": _lower_global("GlobalMaxPooling2D") for n in (1, 2, 3)},
+    **{f"zeropad{n}d": _lower_zeropad for n in (1, 2, 3)},
+    **{f"cropping{n}d": _lower_cropping for n in (1, 2, 3)},
+    **{f"upsampling{n}d": _lower_upsampling for n in (1, 2, 3)},
+    "resizing": _lower_resizing,
+    "center_crop": _lower_center_crop,
     "flatten": _lower_flatten,
     "reshape": _lower_reshape,
     "dense": _lower_dense,
@@ -639,6 +697,11 @@ def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkRepor
         source = os.path.basename(path)
         if not os.path.isfile(path):
             raise NetspecError([Diagnostic.error("E603", f"cannot read Keras model {path}: no such file")])
+        from ..core.fileio import content_problem
+
+        problem = content_problem(path, "keras")
+        if problem is not None:
+            raise NetspecError([Diagnostic.error("E603", f"cannot read Keras model {path}: {problem}")])
         try:
             model = keras.models.load_model(path, compile=False, custom_objects=_keras_layers.custom_objects())
         except Exception as err:  # Keras raises many kinds for a bad archive

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import math
 import os
 import threading
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ..analysis.plan import PlanStep, execution_plan
 from ..core.check import NetworkReport
 from ..core.diagnostics import Diagnostic, NetspecError
 from ..core.fileio import atomic_output
@@ -51,11 +53,18 @@ __all__ = [
     "Executor",
     "LOWERINGS",
     "compile_numpy",
+    "conv",
     "conv2d",
+    "conv_transpose",
+    "depthwise_conv",
     "depthwise_conv2d",
     "executor",
+    "pool",
     "pool2d",
+    "resize",
     "run_cli",
+    "traced_peak",
+    "upsample",
 ]
 
 F32 = np.float32
@@ -214,45 +223,46 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray, bool], np.ndarray]] = {
 
 
 # --- layout helpers --------------------------------------------------------------------------
+# Spatial ops run channels_last, ``(N, *spatial, C)``, for 1, 2 or 3 spatial axes.
 
 
-def _to_nhwc(x: np.ndarray, data_format: str) -> np.ndarray:
-    return x if data_format == "channels_last" else x.transpose(0, 2, 3, 1)
+def _to_last(x: np.ndarray, data_format: str) -> np.ndarray:
+    """``x`` with its channels moved last (a view)."""
+    return x if data_format == "channels_last" else np.moveaxis(x, 1, -1)
 
 
-def _from_nhwc(y: np.ndarray, data_format: str) -> np.ndarray:
-    return y if data_format == "channels_last" else y.transpose(0, 3, 1, 2)
+def _from_last(y: np.ndarray, data_format: str) -> np.ndarray:
+    """``y`` (channels last) in ``data_format`` (a view)."""
+    return y if data_format == "channels_last" else np.moveaxis(y, -1, 1)
 
 
-def _pads(padding: Any, h: int, w: int, size: tuple[int, int], strides: tuple[int, int],
-          dilation: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Concrete ((top, bottom), (left, right)) for any padding form."""
+# The 2-D names, kept for readers of the 2-D ops.
+_to_nhwc, _from_nhwc = _to_last, _from_last
+
+
+def _pads(padding: Any, lengths: tuple[int, ...], size: tuple[int, ...], strides: tuple[int, ...],
+          dilation: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """Concrete (begin, end) per spatial axis for any padding form ('causal' too)."""
     if padding == "valid":
-        return (0, 0), (0, 0)
+        return ((0, 0),) * len(size)
     if padding == "same":
-        return (same_padding(h, size[0], strides[0], dilation[0]),
-                same_padding(w, size[1], strides[1], dilation[1]))
-    return tuple(padding[0]), tuple(padding[1])  # type: ignore[return-value]
+        return tuple(same_padding(n, k, s, d) for n, k, s, d in zip(lengths, size, strides, dilation))
+    if padding == "causal":
+        return tuple((d * (k - 1), 0) for k, d in zip(size, dilation))
+    return tuple(tuple(p) for p in padding)  # type: ignore[misc]
 
 
-def _pad(x: np.ndarray, pads: tuple[tuple[int, int], tuple[int, int]], value: float = 0.0) -> np.ndarray:
-    """``x`` (NHWC) padded on H and W; the input itself when there is nothing to pad."""
-    (t, b), (left, right) = pads
-    if not (t or b or left or right):
+def _pad(x: np.ndarray, pads: tuple[tuple[int, int], ...], value: float = 0.0) -> np.ndarray:
+    """``x`` (channels last) padded on its spatial axes; the input itself when there is nothing to pad."""
+    if not any(b or e for b, e in pads):
         return x
-    n, h, w, c = x.shape
-    out = np.empty((n, h + t + b, w + left + right, c), F32)
-    if value == 0.0:
-        out[:, :t] = 0
-        out[:, h + t:] = 0
-        out[:, t:h + t, :left] = 0
-        out[:, t:h + t, w + left:] = 0
-    else:
-        out[:, :t] = value
-        out[:, h + t:] = value
-        out[:, t:h + t, :left] = value
-        out[:, t:h + t, w + left:] = value
-    inner = out[:, t:h + t, left:w + left]
+    n, *lengths, c = x.shape
+    out = np.empty((n, *(d + b + e for d, (b, e) in zip(lengths, pads)), c), F32)
+    for axis, (d, (b, _)) in enumerate(zip(lengths, pads), start=1):
+        lead = (slice(None),) * axis
+        out[(*lead, slice(0, b))] = value
+        out[(*lead, slice(b + d, None))] = value
+    inner = out[(slice(None), *(slice(b, b + d) for d, (b, _) in zip(lengths, pads)))]
 
     def copy(images: slice) -> None:
         inner[images] = x[images]
@@ -264,21 +274,18 @@ def _out_len(length: int, size: int, stride: int, dilation: int) -> int:
     return (length - dilation * (size - 1) - 1) // stride + 1
 
 
-def _padded_window(op: str, x: np.ndarray, size: tuple[int, int], strides: tuple[int, int],
-                   dilation: tuple[int, int], padding: Any, fill: float = 0.0) -> tuple[np.ndarray, int, int]:
-    """``x`` (NHWC) padded for a sliding window, and the window's output height and width."""
-    pads = _pads(padding, x.shape[1], x.shape[2], size, strides, dilation)
+def _padded_window(op: str, x: np.ndarray, size: tuple[int, ...], strides: tuple[int, ...],
+                   dilation: tuple[int, ...], padding: Any, fill: float = 0.0
+                   ) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``x`` (channels last) padded for a sliding window, and the window's output sizes."""
+    pads = _pads(padding, x.shape[1:-1], size, strides, dilation)
     xp = _pad(x, pads, fill)
-    ho = _out_len(xp.shape[1], size[0], strides[0], dilation[0])
-    wo = _out_len(xp.shape[2], size[1], strides[1], dilation[1])
-    _check_out(op, ho, wo, x.shape)
-    return xp, ho, wo
-
-
-def _check_out(op: str, ho: int, wo: int, shape: tuple[int, ...]) -> None:
-    if ho < 1 or wo < 1:
+    outs = tuple(_out_len(xp.shape[1 + i], size[i], strides[i], dilation[i]) for i in range(len(size)))
+    if min(outs) < 1:
         raise NetspecError([Diagnostic.error(
-            "E602", f"{op}: input of spatial size {shape[1:3]} is too small for the window (output {ho}x{wo})")])
+            "E602", f"{op}: input of spatial size {x.shape[1:-1]} is too small for the window "
+            f"(output {'x'.join(map(str, outs))})")])
+    return xp, outs
 
 
 # --- convolution -------------------------------------------------------------------------------
@@ -289,21 +296,22 @@ def _check_out(op: str, ho: int, wo: int, shape: tuple[int, ...]) -> None:
 CHUNK_BYTES = 1 << 22
 
 
-def _patches(xp: np.ndarray, kh: int, kw: int, ho: int, wo: int, strides: tuple[int, int],
-             dilation: tuple[int, int]) -> np.ndarray:
-    """A read-only strided view of a padded NHWC tensor's windows: ``(N, Ho, Wo, ...)``, no copy.
+def _patches(xp: np.ndarray, size: tuple[int, ...], outs: tuple[int, ...], strides: tuple[int, ...],
+             dilation: tuple[int, ...]) -> np.ndarray:
+    """A read-only strided view of a padded channels-last tensor's windows: ``(N, *outs, ...)``, no copy.
 
-    When a window row of ``kw`` pixels is ``kw*C`` contiguous floats (no dilation across the
-    width) the trailing axes are ``(kh, kw*C)``, so copying it moves whole window rows at once;
-    otherwise they are ``(kh, kw, C)``.
+    When the window's last axis is ``k*C`` contiguous floats (no dilation across it) the trailing
+    axes are ``(*size[:-1], k*C)``, so copying it moves whole window rows at once; otherwise they
+    are ``(*size, C)``.
     """
-    n, _, _, c = xp.shape
-    sn, sh, sw, sc = xp.strides
-    (st_h, st_w), (d_h, d_w) = strides, dilation
-    if (d_w == 1 or kw == 1) and sc == xp.itemsize and sw == c * sc:
-        return as_strided(xp, (n, ho, wo, kh, kw * c), (sn, sh * st_h, sw * st_w, sh * d_h, sc), writeable=False)
-    return as_strided(xp, (n, ho, wo, kh, kw, c), (sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc),
-                      writeable=False)
+    n, c = xp.shape[0], xp.shape[-1]
+    sn, *sp, sc = xp.strides
+    steps = tuple(s * st for s, st in zip(sp, strides))
+    taps = tuple(s * d for s, d in zip(sp, dilation))
+    if (dilation[-1] == 1 or size[-1] == 1) and sc == xp.itemsize and sp[-1] == c * sc:
+        return as_strided(xp, (n, *outs, *size[:-1], size[-1] * c), (sn, *steps, *taps[:-1], sc),
+                          writeable=False)
+    return as_strided(xp, (n, *outs, *size, c), (sn, *steps, *taps, sc), writeable=False)
 
 
 def _chunk_pixels(k: int, f: int, total: int) -> int:
@@ -316,13 +324,15 @@ def _chunk_pixels(k: int, f: int, total: int) -> int:
     return pixels
 
 
-def _chunks(n: int, ho: int, wo: int, pixels: int) -> list[tuple[slice, slice]]:
-    """(image slice, output-row slice) blocks of about ``pixels`` output pixels each."""
-    if ho * wo >= pixels:
-        rows = max(1, pixels // wo)
-        return [(slice(i, i + 1), slice(r, min(r + rows, ho))) for i in range(n) for r in range(0, ho, rows)]
-    images = max(1, pixels // (ho * wo))
-    return [(slice(i, min(i + images, n)), slice(0, ho)) for i in range(0, n, images)]
+def _chunks(n: int, outs: tuple[int, ...], pixels: int) -> list[tuple[slice, slice]]:
+    """(image slice, first-spatial-axis slice) blocks of about ``pixels`` output cells each."""
+    per_row = math.prod(outs[1:])
+    first = outs[0]
+    if first * per_row >= pixels:
+        rows = max(1, pixels // per_row)
+        return [(slice(i, i + 1), slice(r, min(r + rows, first))) for i in range(n) for r in range(0, first, rows)]
+    images = max(1, pixels // (first * per_row))
+    return [(slice(i, min(i + images, n)), slice(0, first)) for i in range(0, n, images)]
 
 
 # While an Executor runs with threads, each calling thread sees its pool here; chunks then run on
@@ -406,145 +416,247 @@ def _epilogue(y: np.ndarray, bias: np.ndarray | None, act: Callable[[np.ndarray,
             y[...] = r
 
 
-def conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1), padding: Any = "valid",
-           dilation: tuple[int, int] = (1, 1), groups: int = 1, bias: np.ndarray | None = None,
-           act: Callable[[np.ndarray, bool], np.ndarray] | None = None) -> np.ndarray:
-    """2-D convolution (cross-correlation, as Keras) of NHWC ``x`` with a Keras kernel ``(kh, kw, C/groups, F)``.
+def conv(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...] | None = None, padding: Any = "valid",
+         dilation: tuple[int, ...] | None = None, groups: int = 1, bias: np.ndarray | None = None,
+         act: Callable[[np.ndarray, bool], np.ndarray] | None = None) -> np.ndarray:
+    """N-D convolution (cross-correlation, as Keras) of channels-last ``x`` with a Keras kernel ``(*F, C/groups, filters)``.
 
-    ``padding`` is ``'valid'``, ``'same'`` or ``((top, bottom), (left, right))``;
-    ``act`` is an elementwise activation ``act(y, inplace)`` applied after the bias.
-    The lecture's example, with a bias of 2:
+    One spatial axis (``(N, L, C)``), two or three: im2col over a strided view, then
+    one BLAS product per chunk of output cells.  ``padding`` is ``'valid'``,
+    ``'same'``, ``'causal'`` or a (begin, end) pair per axis; ``act`` is an
+    elementwise activation ``act(y, inplace)`` applied after the bias.  The
+    lecture's example, with a bias of 2:
 
     >>> x = np.array([[3,3,2,1,0],[0,0,1,3,1],[3,1,2,2,3],[2,0,0,2,2],[2,0,0,0,1]], F32)
     >>> k = np.array([[0,1,2],[2,2,0],[0,1,2]], F32)
-    >>> conv2d(x[None, :, :, None], k[:, :, None, None], bias=np.array([2], F32))[0, :, :, 0]
+    >>> conv(x[None, :, :, None], k[:, :, None, None], bias=np.array([2], F32))[0, :, :, 0]
     array([[14., 14., 19.],
            [12., 19., 21.],
            [11.,  8., 16.]], dtype=float32)
+    >>> conv(np.arange(5, dtype=F32).reshape(1, 5, 1), np.ones((2, 1, 1), F32), padding="causal")[0, :, 0]
+    array([0., 1., 3., 5., 7.], dtype=float32)
     """
-    kh, kw, cg, f = kernel.shape
-    n, h, w, c = x.shape
-    xp, ho, wo = _padded_window("conv2d", x, (kh, kw), strides, dilation, padding)
-    y = np.empty((n, ho, wo, f), F32)
+    size, cg, f = kernel.shape[:-2], kernel.shape[-2], kernel.shape[-1]
+    nd = len(size)
+    strides = strides or (1,) * nd
+    dilation = dilation or (1,) * nd
+    n, c = x.shape[0], x.shape[-1]
+    xp, outs = _padded_window(f"conv{nd}d", x, size, strides, dilation, padding)
+    y = np.empty((n, *outs, f), F32)
+    cells = n * math.prod(outs)
+    taps = math.prod(size)
     if groups > 1:
         # One batched product over the groups: (G, M, K) @ (G, K, F/G).
         fg = f // groups
-        sn, sh, sw, sc = xp.strides
-        (st_h, st_w), (d_h, d_w) = strides, dilation
-        view = as_strided(xp, (groups, n, ho, wo, kh, kw, cg),
-                          (sc * cg, sn, sh * st_h, sw * st_w, sh * d_h, sw * d_w, sc), writeable=False)
-        wg = kernel.reshape(kh * kw * cg, groups, fg).transpose(1, 0, 2)
-        yg = np.matmul(view.reshape(groups, n * ho * wo, kh * kw * cg), wg)
-        y.reshape(n * ho * wo, groups, fg)[...] = yg.transpose(1, 0, 2)
+        sn, *sp, sc = xp.strides
+        view = as_strided(xp, (groups, n, *outs, *size, cg),
+                          (sc * cg, sn, *(s * st for s, st in zip(sp, strides)),
+                           *(s * d for s, d in zip(sp, dilation)), sc), writeable=False)
+        wg = kernel.reshape(taps * cg, groups, fg).transpose(1, 0, 2)
+        yg = np.matmul(view.reshape(groups, cells, taps * cg), wg)
+        y.reshape(cells, groups, fg)[...] = yg.transpose(1, 0, 2)
         _epilogue(y, bias, act)
         return y
-    k = kh * kw * c
+    k = taps * c
     w2 = kernel.reshape(k, f)
-    if kh == kw == 1 and strides == (1, 1) and xp.flags.c_contiguous:
-        # A 1x1 convolution is a plain matrix product on the pixels: no copy at all.
-        src = xp.reshape(n * ho * wo, c)  # padded or not, one row per output pixel
-        y2 = y.reshape(n * ho * wo, f)
-        step = _chunk_pixels(k, f, n * ho * wo)
+    if taps == 1 and all(s == 1 for s in strides) and xp.flags.c_contiguous:
+        # A 1x1 convolution is a plain matrix product on the cells: no copy at all.
+        src = xp.reshape(cells, c)  # padded or not, one row per output cell
+        y2 = y.reshape(cells, f)
+        step = _chunk_pixels(k, f, cells)
 
         def pointwise(p: int) -> None:
             np.matmul(src[p:p + step], w2, out=y2[p:p + step])
             _epilogue(y2[p:p + step], bias, act)
-        _for_each(pointwise, list(range(0, n * ho * wo, step)))
+        _for_each(pointwise, list(range(0, cells, step)))
         return y
-    view = _patches(xp, kh, kw, ho, wo, strides, dilation)
+    view = _patches(xp, size, outs, strides, dilation)
+    per_row = math.prod(outs[1:])
 
     def chunk(block: tuple[slice, slice]) -> None:
         part = view[block]
-        m = part.shape[0] * part.shape[1] * wo
+        m = part.shape[0] * part.shape[1] * per_row
         cols = _scratch(m * k).reshape(part.shape)  # this chunk's patches: the one copy im2col makes
         np.copyto(cols, part)
         out = y[block]
         out.shape = (m, f)  # a view of y (setting .shape never copies)
         np.matmul(cols.reshape(m, k), w2, out=out)
         _epilogue(out, bias, act)
-    _for_each(chunk, _chunks(n, ho, wo, _chunk_pixels(k, f, n * ho * wo)))
+    _for_each(chunk, _chunks(n, outs, _chunk_pixels(k, f, cells)))
     return y
 
 
-def depthwise_conv2d(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int] = (1, 1),
-                     padding: Any = "valid", dilation: tuple[int, int] = (1, 1),
-                     bias: np.ndarray | None = None) -> np.ndarray:
-    """Depthwise convolution of NHWC ``x`` with a Keras kernel ``(kh, kw, C, depth_multiplier)``.
+#: The 2-D convolution is :func:`conv` on NHWC tensors.
+conv2d = conv
+
+
+def depthwise_conv(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...] | None = None,
+                   padding: Any = "valid", dilation: tuple[int, ...] | None = None,
+                   bias: np.ndarray | None = None) -> np.ndarray:
+    """Depthwise convolution of channels-last ``x`` with a Keras kernel ``(*F, C, depth_multiplier)``.
 
     Output channel ``c * depth_multiplier + m`` is input channel ``c`` under filter ``m``.
 
     >>> x = np.arange(16, dtype=F32).reshape(1, 4, 4, 1)
-    >>> depthwise_conv2d(x, np.ones((2, 2, 1, 2), F32))[0, :, :, 1]
+    >>> depthwise_conv(x, np.ones((2, 2, 1, 2), F32))[0, :, :, 1]
     array([[10., 14., 18.],
            [26., 30., 34.],
            [42., 46., 50.]], dtype=float32)
     """
-    kh, kw, c, dm = kernel.shape
-    n, h, w, _ = x.shape
-    xp, ho, wo = _padded_window("depthwise_conv2d", x, (kh, kw), strides, dilation, padding)
-    (sh, sw), (dh, dw) = strides, dilation
-    # One multiply-add per kernel tap over the whole output: kh*kw vectorised passes, no per-pixel loop.
-    out = np.zeros((n, ho, wo, c, dm) if dm > 1 else (n, ho, wo, c), F32)
+    size, c, dm = kernel.shape[:-2], kernel.shape[-2], kernel.shape[-1]
+    nd = len(size)
+    strides = strides or (1,) * nd
+    dilation = dilation or (1,) * nd
+    n = x.shape[0]
+    xp, outs = _padded_window(f"depthwise_conv{nd}d", x, size, strides, dilation, padding)
+    # One multiply-add per kernel tap over the whole output: a vectorised pass per tap, no per-cell loop.
+    out = np.zeros((n, *outs, c, dm) if dm > 1 else (n, *outs, c), F32)
     tmp = np.empty_like(out)
-    for i in range(kh):
-        for j in range(kw):
-            tap = xp[:, i * dh:i * dh + sh * (ho - 1) + 1:sh, j * dw:j * dw + sw * (wo - 1) + 1:sw, :]
-            if dm > 1:
-                np.multiply(tap[..., None], kernel[i, j], out=tmp)
-            else:
-                np.multiply(tap, kernel[i, j, :, 0], out=tmp)
-            out += tmp
-    out = out.reshape(n, ho, wo, c * dm)
+    for tap in itertools.product(*(range(k) for k in size)):
+        view = xp[(slice(None), *(slice(t * d, t * d + s * (o - 1) + 1, s)
+                                  for t, d, s, o in zip(tap, dilation, strides, outs)))]
+        if dm > 1:
+            np.multiply(view[..., None], kernel[tap], out=tmp)
+        else:
+            np.multiply(view, kernel[tap][:, 0], out=tmp)
+        out += tmp
+    out = out.reshape(n, *outs, c * dm)
     if bias is not None:
         out += bias
     return out
 
 
+depthwise_conv2d = depthwise_conv
+
+
+def conv_transpose(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, ...], padding: str,
+                   output_padding: tuple[int, ...] | None, dilation: tuple[int, ...],
+                   bias: np.ndarray | None = None, act: Callable[[np.ndarray, bool], np.ndarray] | None = None
+                   ) -> np.ndarray:
+    """Transposed convolution of channels-last ``x`` with a Keras kernel ``(*F, filters, C_in)``, as Keras.
+
+    One BLAS product ``(cells, C_in) @ (C_in, taps*filters)`` gives every tap's contribution of
+    every input cell; a scatter-add per kernel tap (col2im) lays them out with the stride, and
+    the window TensorFlow's matching convolution pads is cropped off.
+
+    >>> x = np.array([1, 2, 3], F32).reshape(1, 3, 1)
+    >>> conv_transpose(x, np.ones((2, 1, 1), F32), (2,), "valid", None, (1,))[0, :, 0]
+    array([1., 1., 2., 2., 3., 3.], dtype=float32)
+    >>> conv_transpose(x, np.ones((3, 1, 1), F32), (1,), "same", None, (1,))[0, :, 0]
+    array([3., 6., 5.], dtype=float32)
+    """
+    from ..core.ops_spatial import conv_transpose_length
+
+    size, f, cin = kernel.shape[:-2], kernel.shape[-2], kernel.shape[-1]
+    nd = len(size)
+    n, ins = x.shape[0], x.shape[1:-1]
+    ops_ = output_padding or (None,) * nd
+    outs = [conv_transpose_length(i, k, s, d, padding, p)
+            for i, k, s, d, p in zip(ins, size, strides, dilation, ops_)]
+    full = [(i - 1) * s + (k - 1) * d + 1 for i, k, s, d in zip(ins, size, strides, dilation)]
+    begins = [0 if padding == "valid" else max(fl - o, 0) // 2 for fl, o in zip(full, outs)]
+    taps = math.prod(size)
+    w = kernel.reshape(taps, f, cin).transpose(2, 0, 1).reshape(cin, taps * f)
+    cols = np.matmul(x.reshape(-1, cin), w).reshape(n, *ins, taps, f)
+    canvas = np.zeros((n, *(max(fl, b + o) for fl, b, o in zip(full, begins, outs)), f), F32)
+    for t, tap in enumerate(itertools.product(*(range(k) for k in size))):
+        dst = canvas[(slice(None), *(slice(j * d, j * d + s * (i - 1) + 1, s)
+                                     for j, d, s, i in zip(tap, dilation, strides, ins)))]
+        dst += cols[..., t, :]
+    y = canvas[(slice(None), *(slice(b, b + o) for b, o in zip(begins, outs)))]
+    if y.shape != canvas.shape:
+        y = np.ascontiguousarray(y)
+    _epilogue(y, bias, act)
+    return y
+
+
+def upsample(x: np.ndarray, size: tuple[int, ...]) -> np.ndarray:
+    """Nearest upsampling of channels-last ``x``: each cell repeated ``size[i]`` times on axis ``i``, one copy.
+
+    >>> upsample(np.array([[[1], [2]]], F32), (2,))[0, :, 0]
+    array([1., 1., 2., 2.], dtype=float32)
+    """
+    n, *lengths, c = x.shape
+    expanded = x.reshape(n, *itertools.chain.from_iterable((d, 1) for d in lengths), c)
+    shape = (n, *itertools.chain.from_iterable((d, s) for d, s in zip(lengths, size)), c)
+    return np.ascontiguousarray(np.broadcast_to(expanded, shape)).reshape(
+        n, *(d * s for d, s in zip(lengths, size)), c)
+
+
+def resize(x: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
+    """NHWC ``x`` resized to ``(height, width)`` as ``tf.image.resize`` does (see :mod:`.resample`).
+
+    >>> resize(np.array([[[[0], [4]]]], F32), 1, 4, "bilinear")[0, 0, :, 0]
+    array([0., 1., 3., 4.], dtype=float32)
+    """
+    from .resample import nearest_index, resize_matrix
+
+    n, h, w, c = x.shape
+    if method == "nearest" or (method == "area" and height % h == 0 and width % w == 0):
+        return np.ascontiguousarray(x[:, nearest_index(h, height)][:, :, nearest_index(w, width)])
+    rows, cols = resize_matrix(h, height, method), resize_matrix(w, width, method)
+    y = np.matmul(rows, x.reshape(n, h, w * c)).reshape(n, height, w, c)
+    return np.matmul(cols, y.reshape(n * height, w, c)).reshape(n, height, width, c)
+
+
 # --- pooling -------------------------------------------------------------------------------------
 
 
-def pool2d(x: np.ndarray, kind: str, pool_size: tuple[int, int], strides: tuple[int, int],
-           padding: Any = "valid") -> np.ndarray:
-    """Max or average pooling of NHWC ``x``, as Keras computes it.
+def pool(x: np.ndarray, kind: str, pool_size: tuple[int, ...], strides: tuple[int, ...],
+         padding: Any = "valid") -> np.ndarray:
+    """Max or average pooling of channels-last ``x`` over 1, 2 or 3 spatial axes, as Keras computes it.
 
     ``'same'``: max ignores the padded cells and average divides by the
     number of real cells; explicit padding is zero padding then ``'valid'``.
 
     >>> x = np.arange(9, dtype=F32).reshape(1, 3, 3, 1)
-    >>> pool2d(x, "avg", (2, 2), (2, 2), "same")[0, :, :, 0]
+    >>> pool(x, "avg", (2, 2), (2, 2), "same")[0, :, :, 0]
     array([[2. , 3.5],
            [6.5, 8. ]], dtype=float32)
     """
-    n, h, w, c = x.shape
-    kh, kw = pool_size
-    sh, sw = strides
+    n, *lengths, c = x.shape
+    nd = len(pool_size)
     same = padding == "same"
     fill = -np.inf if (same and kind == "max") else 0.0
-    pads = _pads(padding, h, w, pool_size, strides, (1, 1))
-    xp, ho, wo = _padded_window(f"{kind}pool2d", x, pool_size, strides, (1, 1), padding, fill)
-    out = np.empty((n, ho, wo, c), F32)
-    divisor: Any = F32(kh * kw)
-    if kind == "avg" and same and any(pads[0] + pads[1]):
-        # Divide each window by the real (unpadded) cells it covers: rows times columns.
-        rows = _real_cells(h, kh, sh, pads[0][0], ho)
-        cols = _real_cells(w, kw, sw, pads[1][0], wo)
-        divisor = (rows[:, None] * cols[None, :]).astype(F32)[None, :, :, None]
+    ones = (1,) * nd
+    pads = _pads(padding, tuple(lengths), pool_size, strides, ones)
+    xp, outs = _padded_window(f"{kind}pool{nd}d", x, pool_size, strides, ones, padding, fill)
+    out = np.empty((n, *outs, c), F32)
+    divisor: Any = F32(math.prod(pool_size))
+    if kind == "avg" and same and any(b or e for b, e in pads):
+        # Divide each window by the real (unpadded) cells it covers: the product over the axes.
+        divisor = np.ones((), F32)
+        for i in range(nd):
+            real = _real_cells(lengths[i], pool_size[i], strides[i], pads[i][0], outs[i]).astype(F32)
+            divisor = np.multiply.outer(divisor, real)
+        divisor = divisor[None, ..., None]
+    taps = list(itertools.product(*(range(k) for k in pool_size)))
 
     def images(part: slice) -> None:
         o = out[part]
-        for i in range(kh):
-            for j in range(kw):
-                tap = xp[part, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                if i == j == 0:
-                    np.copyto(o, tap)
-                elif kind == "max":
-                    np.maximum(o, tap, out=o)
-                else:
-                    o += tap
+        for i, tap in enumerate(taps):
+            view = xp[(part, *(slice(t, t + s * (m - 1) + 1, s) for t, s, m in zip(tap, strides, outs)))]
+            if i == 0:
+                np.copyto(o, view)
+            elif kind == "max":
+                np.maximum(o, view, out=o)
+            else:
+                o += view
         if kind == "avg":
             o /= divisor
     _for_each(images, _batch_slices(n))
     return out
+
+
+def pool2d(x: np.ndarray, kind: str, pool_size: tuple[int, int], strides: tuple[int, int],
+           padding: Any = "valid") -> np.ndarray:
+    """:func:`pool` on NHWC tensors.
+
+    >>> pool2d(np.arange(16, dtype=F32).reshape(1, 4, 4, 1), "max", (2, 2), (2, 2))[0, :, :, 0]
+    array([[ 5.,  7.],
+           [13., 15.]], dtype=float32)
+    """
+    return pool(x, kind, pool_size, strides, padding)
 
 
 def _real_cells(length: int, size: int, stride: int, begin: int, count: int) -> np.ndarray:
@@ -573,14 +685,14 @@ def _split_act(name: str, data_format: str) -> tuple[Callable | None, Callable |
     return act, None
 
 
-def _lower_conv2d(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+def _lower_conv(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     a = node.attrs
     kernel, bias = w["kernel"], w.get("bias")
     inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
-        y = conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
-                   a.groups, bias, inner)
+        y = conv(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
+                 a.groups, bias, inner)
         y = _from_nhwc(y, a.data_format)
         return y if outer is None else outer(y, True)
     return step
@@ -592,8 +704,8 @@ def _lower_depthwise(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
-        y = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
-                             bias)
+        y = depthwise_conv(_to_nhwc(inputs[0], a.data_format), kernel, a.strides, a.padding, a.dilation_rate,
+                           bias)
         _epilogue(y, None, inner)
         y = _from_nhwc(y, a.data_format)
         return y if outer is None else outer(y, True)
@@ -606,9 +718,9 @@ def _lower_separable(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     inner, outer = _split_act(a.activation, a.data_format)
 
     def step(inputs: list, inplace: bool) -> np.ndarray:
-        mid = depthwise_conv2d(_to_nhwc(inputs[0], a.data_format), depthwise, a.strides, a.padding,
-                               a.dilation_rate)
-        y = _from_nhwc(conv2d(mid, pointwise, bias=bias, act=inner), a.data_format)
+        mid = depthwise_conv(_to_nhwc(inputs[0], a.data_format), depthwise, a.strides, a.padding,
+                             a.dilation_rate)
+        y = _from_nhwc(conv(mid, pointwise, bias=bias, act=inner), a.data_format)
         return y if outer is None else outer(y, True)
     return step
 
@@ -618,7 +730,7 @@ def _lower_pool(kind: str) -> Lowering:
         a = node.attrs
 
         def step(inputs: list, inplace: bool) -> np.ndarray:
-            y = pool2d(_to_nhwc(inputs[0], a.data_format), kind, a.pool_size, a.strides, a.padding)
+            y = pool(_to_nhwc(inputs[0], a.data_format), kind, a.pool_size, a.strides, a.padding)
             return _from_nhwc(y, a.data_format)
         return step
     return lower
@@ -627,10 +739,10 @@ def _lower_pool(kind: str) -> Lowering:
 def _lower_global(kind: str) -> Lowering:
     def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
         a = node.attrs
-        axes = (1, 2) if a.data_format == "channels_last" else (2, 3)
 
         def step(inputs: list, inplace: bool) -> np.ndarray:
             x = inputs[0]
+            axes = tuple(range(1, x.ndim - 1)) if a.data_format == "channels_last" else tuple(range(2, x.ndim))
             if kind == "max":
                 return np.max(x, axis=axes, keepdims=a.keepdims)
             # Accumulate in float64 (no float64 copy of x is made) so large images average exactly.
@@ -647,6 +759,78 @@ def _lower_zeropad(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     return step
 
 
+def _lower_transpose(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    kernel, bias = w["kernel"], w.get("bias")
+    inner, outer = _split_act(a.activation, a.data_format)
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        y = conv_transpose(_to_last(inputs[0], a.data_format), kernel, a.strides, a.padding, a.output_padding,
+                           a.dilation_rate, bias, inner)
+        y = _from_last(y, a.data_format)
+        return y if outer is None else outer(y, True)
+    return step
+
+
+def _crop(x: np.ndarray, cropping: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Channels-last ``x`` without ``(begin, end)`` cells on each spatial axis, as a new array."""
+    return np.ascontiguousarray(x[(slice(None), *(slice(b, x.shape[1 + i] - e) for i, (b, e) in enumerate(cropping)))])
+
+
+def _lower_cropping(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    fmt = getattr(a, "data_format", "channels_last")  # cropping1d has none: it crops axis 1
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        return _from_last(_crop(_to_last(inputs[0], fmt), a.cropping), fmt)
+    return step
+
+
+def _lower_upsampling(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    a = node.attrs
+    fmt = getattr(a, "data_format", "channels_last")  # upsampling1d has none: it repeats axis 1
+    method = getattr(a, "interpolation", "nearest")
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = _to_last(inputs[0], fmt)
+        if method == "nearest":
+            return _from_last(upsample(x, a.size), fmt)
+        return _from_last(resize(x, x.shape[1] * a.size[0], x.shape[2] * a.size[1], method), fmt)
+    return step
+
+
+def _lower_resizing(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    from ..core.ops_spatial import resize_crop_box
+
+    a = node.attrs
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = _to_last(inputs[0], a.data_format)
+        if a.crop_to_aspect_ratio:
+            top, left, ch, cw = resize_crop_box(x.shape[1], x.shape[2], a.height, a.width)
+            x = x[:, top:top + ch, left:left + cw]
+        return _from_last(resize(np.ascontiguousarray(x), a.height, a.width, a.interpolation), a.data_format)
+    return step
+
+
+def _lower_center_crop(node: Node, w: Mapping[str, np.ndarray]) -> Step:
+    from ..core.ops_spatial import resize_crop_box
+
+    a = node.attrs
+
+    def step(inputs: list, inplace: bool) -> np.ndarray:
+        x = _to_last(inputs[0], a.data_format)
+        h, w_ = x.shape[1], x.shape[2]
+        if h >= a.height and w_ >= a.width:
+            top, left = (h - a.height) // 2, (w_ - a.width) // 2
+            return _from_last(_crop(x, ((top, h - top - a.height), (left, w_ - left - a.width))), a.data_format)
+        # Keras's smart_resize: the centred box of the target's aspect ratio, then bilinear.
+        top, left, ch, cw = resize_crop_box(h, w_, a.height, a.width)
+        y = resize(np.ascontiguousarray(x[:, top:top + ch, left:left + cw]), a.height, a.width, "bilinear")
+        return _from_last(y, a.data_format)
+    return step
+
+
 def _lower_flatten(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     a = node.attrs
 
@@ -655,7 +839,7 @@ def _lower_flatten(node: Node, w: Mapping[str, np.ndarray]) -> Step:
         if a.data_format == "channels_first" and x.ndim > 2:
             # Keras 3 flattens channels_first tensors in channels_last order.
             x = np.moveaxis(x, 1, -1)
-        return x.reshape(x.shape[0], -1)
+        return x.reshape(x.shape[0], math.prod(x.shape[1:]))  # -1 cannot be solved for an empty batch
     return step
 
 
@@ -748,7 +932,7 @@ def _lower_named(name: str) -> Lowering:
 
 def _lower_elementwise(ufunc: np.ufunc) -> Lowering:
     def lower(node: Node, w: Mapping[str, np.ndarray]) -> Step:
-        # A merge may carry the activation that followed it (see _fuse).
+        # A merge may carry the activation that followed it (see netspec.analysis.plan.fuse).
         act = ACTIVATIONS[getattr(node.attrs, "activation", "linear")]
 
         def step(inputs: list, inplace: bool) -> np.ndarray:
@@ -786,14 +970,17 @@ def _lower_concat(node: Node, w: Mapping[str, np.ndarray]) -> Step:
 
 #: Op name -> lowering, for every op in :data:`netspec.core.ops.OPS`.
 LOWERINGS: dict[str, Lowering] = {
-    "conv2d": _lower_conv2d,
-    "depthwise_conv2d": _lower_depthwise,
-    "separable_conv2d": _lower_separable,
-    "maxpool2d": _lower_pool("max"),
-    "avgpool2d": _lower_pool("avg"),
-    "global_avgpool2d": _lower_global("avg"),
-    "global_maxpool2d": _lower_global("max"),
-    "zeropad2d": _lower_zeropad,
+    **{f"conv{n}d": _lower_conv for n in (1, 2, 3)},
+    **{f"conv{n}d_transpose": _lower_transpose for n in (1, 2, 3)},
+    **{f"depthwise_conv{n}d": _lower_depthwise for n in (1, 2)},
+    **{f"separable_conv{n}d": _lower_separable for n in (1, 2)},
+    **{f"{kind}pool{n}d": _lower_pool(kind) for n in (1, 2, 3) for kind in ("max", "avg")},
+    **{f"global_{kind}pool{n}d": _lower_global(kind) for n in (1, 2, 3) for kind in ("max", "avg")},
+    **{f"zeropad{n}d": _lower_zeropad for n in (1, 2, 3)},
+    **{f"cropping{n}d": _lower_cropping for n in (1, 2, 3)},
+    **{f"upsampling{n}d": _lower_upsampling for n in (1, 2, 3)},
+    "resizing": _lower_resizing,
+    "center_crop": _lower_center_crop,
     "flatten": _lower_flatten,
     "reshape": _lower_reshape,
     "dense": _lower_dense,
@@ -810,117 +997,43 @@ LOWERINGS: dict[str, Lowering] = {
     "concat": _lower_concat,
 }
 
-#: Ops whose output may share memory with their input (never written in place behind another's back).
-_VIEW_OPS = {"dropout", "flatten", "reshape", "linear"}
-
 # Version 2's layer ops and the rest of keras.activations (their own module).
 from . import numpy_layers as _numpy_layers  # noqa: E402
 
-_numpy_layers.install(LOWERINGS, ACTIVATIONS, _VIEW_OPS)
-
+_numpy_layers.install(LOWERINGS, ACTIVATIONS)
 
 # --- fusion ---------------------------------------------------------------------------------------
+# Which layers fuse, and the liveness that frees and overwrites tensors, is decided in pure Python by
+# netspec.analysis.plan (so the memory estimate of `netspec check` walks the same plan); here the
+# weights of a folded batchnorm are folded.
 
 
 def _fold_batchnorm(node: Node, bn: Node, w: Mapping[str, np.ndarray], bw: Mapping[str, np.ndarray]
-                    ) -> tuple[Node, dict[str, np.ndarray]] | None:
-    """``node`` followed by ``bn`` as one layer with the normalisation folded into its kernel and bias."""
-    a = node.attrs
-    if getattr(a, "activation", None) != "linear":
-        return None
-    if node.op == "dense":
-        channel_axis, key = -1, "kernel"
-    elif node.op in ("conv2d", "depthwise_conv2d", "separable_conv2d"):
-        channel_axis = -1 if a.data_format == "channels_last" else 1
-        key = "pointwise_kernel" if node.op == "separable_conv2d" else "kernel"
-    else:
-        return None
-    rank = 2 if node.op == "dense" else 4
-    if rank == 4 and bn.attrs.axis % rank != channel_axis % rank:
-        return None
-    if rank == 2 and bn.attrs.axis != -1:
-        return None  # dense acts on the last axis of any rank: only a batchnorm on that axis folds
+                    ) -> dict[str, np.ndarray]:
+    """The weights of ``node`` with batchnorm ``bn`` (which :func:`folds_batchnorm` accepts) folded in."""
+    key = "pointwise_kernel" if node.op.startswith("separable") else "kernel"
     kernel = w[key]
     # A depthwise kernel (kh, kw, C, m) makes C*m channels; the others make kernel.shape[-1].
-    channels = kernel.shape[-2] * kernel.shape[-1] if node.op == "depthwise_conv2d" else kernel.shape[-1]
+    depthwise = node.op.startswith("depthwise")
+    channels = kernel.shape[-2] * kernel.shape[-1] if depthwise else kernel.shape[-1]
     inv, shift = _bn_scale_shift(bn.attrs, bw, channels)
     out = dict(w)
-    out[key] = (kernel * inv.reshape(kernel.shape[-2:] if node.op == "depthwise_conv2d" else (-1,))).astype(F32)
+    out[key] = (kernel * inv.reshape(kernel.shape[-2:] if depthwise else (-1,))).astype(F32)
     bias = w.get("bias")
     out["bias"] = (shift if bias is None else bias * inv + shift).astype(F32)
-    return Node(bn.name, node.op, node.inputs, dataclasses.replace(a, use_bias=True), node.span), out
+    return out
 
 
-def _absorbed_activation(node: Node) -> str | None:
-    """The ``keras.activations`` name a layer can take over from ``node``, if ``node`` is a plain activation."""
-    a = node.attrs
-    if node.op == "activation":
-        return a.activation
-    if node.op in ACTIVATIONS and not dataclasses.fields(a):
-        return node.op
-    if node.op == "relu" and a.max_value is None and a.negative_slope == 0.0 and a.threshold == 0.0:
-        return "relu"
-    if node.op == "softmax" and a.axis == -1:
-        return "softmax"
-    if node.op == "elu" and a.alpha == 1.0:
-        return "elu"
-    return None
-
-
-def _fuse(nodes: list[Node], weights: dict, output: str
-          ) -> tuple[list[Node], dict, dict[str, tuple[str, ...]]]:
-    """Merge a batchnorm, then an activation, into the convolution or dense layer before it.
-
-    Only when the earlier layer's output is read by nothing else; the merged step takes the
-    later layer's name, so its readers are unchanged.  Returns the new nodes, their weights,
-    and for each step the layers it computes.
-    """
-    readers: dict[str, int] = {}
-    for node in nodes:
-        for name in node.inputs:
-            readers[name] = readers.get(name, 0) + 1
-    out: list[Node] = []
-    merged: dict[str, tuple[str, ...]] = {}
-    for node in nodes:
-        prev = out[-1] if out else None
-        act = _absorbed_activation(node)
-        if (prev is not None and act is not None and act not in AXIS_ACTIVATIONS and prev.op in ("add", "multiply")
-                and node.inputs == (prev.name,) and readers.get(prev.name) == 1 and prev.name != output
-                and not isinstance(prev.attrs, _MergeActivation) and not getattr(prev.attrs, "constants", ())):
-            out[-1] = Node(node.name, prev.op, prev.inputs, _MergeActivation(act), prev.span)
-            weights[node.name] = {}
-            merged[node.name] = merged.pop(prev.name) + (node.name,)
-            continue
-        if (prev is not None and node.inputs == (prev.name,) and readers.get(prev.name) == 1
-                and prev.name != output and prev.op in _FUSABLE and prev.attrs.activation == "linear"):
-            new = None
-            if node.op == "batchnorm":
-                folded = _fold_batchnorm(prev, node, weights[prev.name], weights[node.name])
-                if folded is not None:
-                    new, weights[node.name] = folded
-            else:
-                act = _absorbed_activation(node)
-                if act is not None:
-                    new = Node(node.name, prev.op, prev.inputs, dataclasses.replace(prev.attrs, activation=act),
-                               prev.span)
-                    weights[node.name] = weights[prev.name]
-            if new is not None:
-                out[-1] = new
-                merged[node.name] = merged.pop(prev.name) + (node.name,)
-                continue
-        out.append(node)
-        merged[node.name] = (node.name,)
-    return out, weights, merged
-
-
-_FUSABLE = {"conv2d", "depthwise_conv2d", "separable_conv2d", "dense"}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _MergeActivation:
-    """Attributes of an ``add`` or ``multiply`` step that also applies the activation after it."""
-
-    activation: str
+def _step_weights(step: PlanStep, nodes: Mapping[str, Node], weights: Mapping[str, Mapping[str, np.ndarray]]
+                  ) -> Mapping[str, np.ndarray]:
+    """The weights a fused step runs with: its first layer's, with any batchnorm after it folded in."""
+    first = nodes[step.layers[0]]
+    w = weights[first.name]
+    for name in step.layers[1:]:
+        later = nodes[name]
+        if later.op == "batchnorm":
+            w = _fold_batchnorm(first, later, w, weights[name])
+    return w
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -980,37 +1093,11 @@ class Executor:
     # planning ------------------------------------------------------------------------------------
 
     def _plan(self, fuse: bool, keep_all: bool) -> _Plan:
-        nodes = list(self.graph.nodes)
-        weights = dict(self._layer_weights)
-        output = self.graph.output
-        merged = {node.name: (node.name,) for node in nodes}
-        if fuse:
-            nodes, weights, merged = _fuse(nodes, weights, output)
-        names = [node.name for node in nodes]
-        inputs = [tuple(node.inputs) for node in nodes]
-        steps = [LOWERINGS[node.op](node, weights[node.name]) for node in nodes]
-        # Liveness: free each tensor after its last reader; let a step overwrite its first input when
-        # nothing later reads that memory under any name (view ops share their input's memory).
-        last_use: dict[str, int] = {}
-        for i, ins in enumerate(inputs):
-            for name in ins:
-                last_use[name] = i
-        last_use[output] = len(nodes)
-        root = {self.graph.input.name: self.graph.input.name}
-        for node in nodes:
-            view = (node.op in _VIEW_OPS or (node.op == "activation" and node.attrs.activation == "linear")
-                    or (node.op == "zeropad2d" and not any(sum(node.attrs.padding, ()))))  # _pad returns x
-            root[node.name] = root[node.inputs[0]] if view else node.name
-        group_end: dict[str, int] = {}
-        for name, r in root.items():
-            group_end[r] = max(group_end.get(r, -1), last_use.get(name, -1))
-        donate, free = [], []
-        for i, ins in enumerate(inputs):
-            r = root[ins[0]]
-            donate.append(not keep_all and r != self.graph.input.name and group_end[r] <= i
-                          and all(root[t] != r for t in ins[1:]))
-            free.append(() if keep_all else tuple(t for t in dict.fromkeys(ins) if last_use.get(t) == i))
-        return _Plan(names, [n.op for n in nodes], [merged[n] for n in names], steps, inputs, donate, free)
+        plan = execution_plan(self.graph, fuse_layers=fuse, keep_all=keep_all)
+        nodes = {node.name: node for node in self.graph.nodes}
+        steps = [LOWERINGS[p.node.op](p.node, _step_weights(p, nodes, self._layer_weights)) for p in plan]
+        return _Plan([p.name for p in plan], [p.node.op for p in plan], [p.layers for p in plan], steps,
+                     [p.node.inputs for p in plan], [p.donate for p in plan], [p.free for p in plan])
 
     # running --------------------------------------------------------------------------------------
 
@@ -1034,7 +1121,21 @@ class Executor:
             raise NetspecError([Diagnostic.error(
                 "E602", f"input has shape {tuple(x.shape)}, but network {self.graph.name!r} expects {shown} "
                 "(None: any batch size)")])
+        if any(d is None for d in expected[1:]):
+            self._check_sizes(tuple(int(d) for d in x.shape[1:]))
         return np.asarray(x, dtype=F32)
+
+    def _check_sizes(self, shape: tuple[int, ...]) -> None:
+        """Unknown sizes made known by a batch: every layer must fit them (a located E4xx if not)."""
+        seen = self.__dict__.setdefault("_fitting_sizes", set())
+        if shape in seen:
+            return
+        from ..core.concrete import concrete_problems
+
+        problems = concrete_problems(self.graph, {self.graph.input.name: shape})
+        if problems:
+            raise NetspecError(problems)
+        seen.add(shape)
 
     @contextlib.contextmanager
     def _parallel(self) -> Iterator[None]:
@@ -1168,6 +1269,11 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
     (5, 2)
     """
     input_path = os.fspath(input_path)
+    from ..core.fileio import content_problem
+
+    problem = content_problem(input_path, "npy")
+    if problem is not None:
+        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {problem}")])
     try:
         x = np.load(input_path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
@@ -1178,7 +1284,7 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
     try:
         x = run.check_input(x)
     except NetspecError as err:
-        raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}")
+        raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}", d.span, d.notes)
                             for d in err.diagnostics]) from None
     y = run(x)
     try:
@@ -1186,3 +1292,31 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
             np.save(f, y)
     except OSError as err:
         raise NetspecError([Diagnostic.error("E603", f"cannot write output {os.fspath(output)}: {err}")]) from None
+
+
+def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
+    """Peak bytes ``tracemalloc`` sees during one call of ``run`` on ``x`` (after a warm-up call).
+
+    The weights and ``x`` itself exist before tracing starts, so they are not
+    counted; the network's output is.
+
+    >>> import netspec
+    >>> net = netspec.load_source("network n { input x: [4]\\n dense(3) }")
+    >>> traced_peak(executor(net), np.ones((10, 4), F32)) >= 10 * 3 * 4
+    True
+    """
+    import gc
+    import tracemalloc
+
+    x = run.check_input(x)
+    if warmup:
+        run(x)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        y = run(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del y
+    return peak

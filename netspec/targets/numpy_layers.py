@@ -25,9 +25,15 @@ from typing import Any
 import numpy as np
 
 from ..core.ir import Node
-from ..core.ops_layers import AXIS_ACTIVATIONS, MERGE_OPS, NEW_ACTIVATION_OPS, merge_operands
+from ..core.ops_layers import (
+    AXIS_ACTIVATIONS,
+    INFERENCE_IDENTITY_OPS,
+    MERGE_OPS,
+    NEW_ACTIVATION_OPS,
+    merge_operands,
+)
 
-__all__ = ["ACTIVATIONS", "LOWERINGS", "VIEW_OPS"]
+__all__ = ["ACTIVATIONS", "LOWERINGS", "expand_ranks", "install", "normalization_stats"]
 
 F32 = np.float32
 Step = Callable[[list, bool], np.ndarray]
@@ -381,10 +387,7 @@ def _lower_permute(node: Node, w: Mapping[str, np.ndarray]) -> Step:
     return step
 
 
-_IDENTITY_OPS = ("spatial_dropout1d", "spatial_dropout2d", "spatial_dropout3d", "gaussian_noise",
-                 "gaussian_dropout", "alpha_dropout")
-#: Ops whose output is their input (dropout and noise at inference).
-VIEW_OPS = frozenset(_IDENTITY_OPS)
+_IDENTITY_OPS = tuple(sorted(INFERENCE_IDENTITY_OPS))
 
 #: Op name -> lowering, for version 2's layer ops (and the merges, now with numbers and broadcasting).
 LOWERINGS: dict[str, Callable[[Node, Mapping[str, np.ndarray]], Step]] = {
@@ -414,7 +417,7 @@ _ORIGINAL_ACTIVATION: Callable[[Node, Mapping[str, np.ndarray]], Step]
 _ORIGINAL_MERGE: dict[str, Callable[[Node, Mapping[str, np.ndarray]], Step]] = {}
 
 
-def install(lowerings: dict, activations: dict, view_ops: set) -> None:
+def install(lowerings: dict, activations: dict) -> None:
     """Add this module's tables to the executor's (called once by :mod:`netspec.targets.numpy_exec`)."""
     global _ORIGINAL_ACTIVATION
     _ORIGINAL_ACTIVATION = lowerings["activation"]
@@ -422,4 +425,3 @@ def install(lowerings: dict, activations: dict, view_ops: set) -> None:
         _ORIGINAL_MERGE[op] = lowerings[op]
     activations.update(ACTIVATIONS)
     lowerings.update(LOWERINGS)
-    view_ops.update(VIEW_OPS)

@@ -72,10 +72,10 @@ _MAX_PROTO_BYTES = 2**31 - 2**24
 
 #: Every ONNX op type this module can emit (to find the newest opset a runtime runs).
 EMITTED_OPS = (
-    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "Div", "Elu", "Erf",
+    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Conv", "ConvTranspose", "Div", "Elu", "Erf",
     "Exp", "Flatten", "Gather", "Gelu", "Gemm", "Greater", "HardSigmoid", "Identity", "LeakyRelu", "MatMul",
-    "Max", "MaxPool", "Mul", "Neg", "Pad", "ReduceMax", "ReduceMean", "Relu", "Reshape", "Selu", "Shape",
-    "Sigmoid", "Softmax", "Softplus", "Softsign", "Sub", "Sum", "Tanh", "Transpose",
+    "Max", "MaxPool", "Mul", "Neg", "Pad", "ReduceMax", "ReduceMean", "Relu", "Reshape", "Resize", "Selu",
+    "Shape", "Sigmoid", "Slice", "Softmax", "Softplus", "Softsign", "Sub", "Sum", "Tanh", "Transpose",
 )
 
 #: Weights: a dict ``"layer/weight" -> array`` (Keras layouts), a ``.npz`` or ``.keras`` path, or None.
@@ -380,24 +380,26 @@ class _Builder:
         """Where a layer's main op writes: the layer's value, or ``layer/what`` before an activation."""
         return node.name if activation == "linear" else self.fresh(f"{node.name}/{what}")
 
-    def pads_for(self, tensor: str, data_format: str, size: tuple[int, int],
-                 strides: tuple[int, int], dilation: tuple[int, int], padding: Any) -> dict[str, Any]:
-        """ONNX pad attributes for a conv or pool window (NCHW value)."""
+    def pads_for(self, tensor: str, data_format: str, size: tuple[int, ...],
+                 strides: tuple[int, ...], dilation: tuple[int, ...], padding: Any) -> dict[str, Any]:
+        """ONNX pad attributes for a conv or pool window on 1, 2 or 3 axes (channels-first value)."""
         shape = self.shapes[tensor]
-        hw = shape[:2] if data_format == "channels_last" else shape[1:]
+        dims = shape[:-1] if data_format == "channels_last" else shape[1:]
+        nd = len(size)
         if padding == "valid":
-            return {"pads": [0, 0, 0, 0]}
+            return {"pads": [0] * (2 * nd)}
+        if padding == "causal":  # Conv's pads may differ per side: D*(F-1) at the start, none at the end
+            return {"pads": [d * (k - 1) for k, d in zip(size, dilation)] + [0] * nd}
         if padding == "same":
             # With stride 1 the split does not depend on the length, so an unknown one is fine.
-            if any(d is None and s != 1 for d, s in zip(hw, strides)):
+            if any(d is None and s != 1 for d, s in zip(dims, strides)):
                 # The same split (extra unit at the end); only strided, never dilated (Keras
                 # forbids both), which onnxruntime's SAME_UPPER does not support.
                 return {"auto_pad": "SAME_UPPER"}
-            (t, b), (le, r) = (same_padding(hw[i] if hw[i] is not None else 1, size[i], strides[i], dilation[i])
-                               for i in range(2))
-            return {"pads": [t, le, b, r]}
-        (t, b), (le, r) = padding
-        return {"pads": [t, le, b, r]}
+            split = [same_padding(dims[i] if dims[i] is not None else 1, size[i], strides[i], dilation[i])
+                     for i in range(nd)]
+            return {"pads": [b for b, _ in split] + [e for _, e in split]}
+        return {"pads": [b for b, _ in padding] + [e for _, e in padding]}
 
     def value_info(self, value: str, tensor: str, perm: tuple[int, ...], doc: str) -> onnx.ValueInfoProto:
         """The declared type of ``value``, which holds ``tensor`` in ``perm`` order."""
@@ -410,9 +412,10 @@ class _Builder:
 
 def _conv2d(b: _Builder, node: Node) -> None:
     a = node.attrs
-    perm = _image_perm(a.data_format)
+    nd = _nd(node)
+    perm = _image_perm(a.data_format, nd + 2)
     x = b.get(node.inputs[0], perm)
-    kernel = b.weight(node, "kernel").transpose(3, 2, 0, 1)  # (h, w, in, out) -> (out, in, h, w)
+    kernel = b.weight(node, "kernel").transpose(nd + 1, nd, *range(nd))  # (F.., in, out) -> (out, in, F..)
     inputs = [x, b.const(f"{node.name}/kernel", kernel)]
     if a.use_bias:
         inputs.append(b.const(f"{node.name}/bias", b.weight(node, "bias")))
@@ -426,11 +429,12 @@ def _conv2d(b: _Builder, node: Node) -> None:
 def _depthwise(b: _Builder, node: Node, x: str, kernel: np.ndarray, bias: str | None, out: str) -> str:
     """A grouped Conv with one group per input channel; Keras orders outputs channel-major."""
     a = node.attrs
-    h, w, c, m = kernel.shape
-    weight = kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, h, w)
-    name = "depthwise_kernel" if node.op == "separable_conv2d" else "kernel"
+    nd = kernel.ndim - 2
+    c, m = kernel.shape[-2:]
+    weight = kernel.transpose(nd, nd + 1, *range(nd)).reshape(c * m, 1, *kernel.shape[:nd])
+    name = "depthwise_kernel" if node.op.startswith("separable") else "kernel"
     inputs = [x, b.const(f"{node.name}/{name}", weight)] + ([bias] if bias else [])
-    return b.emit("Conv", inputs, out, _node_doc(node), kernel_shape=[h, w], strides=list(a.strides),
+    return b.emit("Conv", inputs, out, _node_doc(node), kernel_shape=list(kernel.shape[:nd]), strides=list(a.strides),
                   dilations=list(a.dilation_rate), group=c,
                   **b.pads_for(node.inputs[0], a.data_format, a.kernel_size, a.strides,
                                a.dilation_rate, a.padding))
@@ -438,7 +442,7 @@ def _depthwise(b: _Builder, node: Node, x: str, kernel: np.ndarray, bias: str | 
 
 def _depthwise_conv2d(b: _Builder, node: Node) -> None:
     a = node.attrs
-    perm = _image_perm(a.data_format)
+    perm = _image_perm(a.data_format, _nd(node) + 2)
     bias = b.const(f"{node.name}/bias", b.weight(node, "bias")) if a.use_bias else None
     out = _depthwise(b, node, b.get(node.inputs[0], perm), b.weight(node, "kernel"), bias,
                      b.layer_value(node, a.activation, "conv"))
@@ -447,31 +451,32 @@ def _depthwise_conv2d(b: _Builder, node: Node) -> None:
 
 def _separable_conv2d(b: _Builder, node: Node) -> None:
     a = node.attrs
-    perm = _image_perm(a.data_format)
+    nd = _nd(node)
+    perm = _image_perm(a.data_format, nd + 2)
     mid = _depthwise(b, node, b.get(node.inputs[0], perm), b.weight(node, "depthwise_kernel"), None,
                      b.fresh(f"{node.name}/depthwise"))
-    pointwise = b.weight(node, "pointwise_kernel").transpose(3, 2, 0, 1)
+    pointwise = b.weight(node, "pointwise_kernel").transpose(nd + 1, nd, *range(nd))
     inputs = [mid, b.const(f"{node.name}/pointwise_kernel", pointwise)]
     if a.use_bias:
         inputs.append(b.const(f"{node.name}/bias", b.weight(node, "bias")))
     out = b.layer_value(node, a.activation, "pointwise")
-    b.emit("Conv", inputs, out, _node_doc(node), kernel_shape=[1, 1])
+    b.emit("Conv", inputs, out, _node_doc(node), kernel_shape=[1] * nd)
     b.finish(node, out, perm, a.activation)
 
 
 def _pool(op_type: str) -> Callable[[_Builder, Node], None]:
     def lower(b: _Builder, node: Node) -> None:
         a = node.attrs
-        perm = _image_perm(a.data_format)
+        nd = len(a.pool_size)
+        perm = _image_perm(a.data_format, nd + 2)
         x = b.get(node.inputs[0], perm)
         doc = _node_doc(node)
         attrs: dict[str, Any] = {"kernel_shape": list(a.pool_size), "strides": list(a.strides)}
-        hw = b.shapes[node.inputs[0]][:2] if a.data_format == "channels_last" else b.shapes[node.inputs[0]][1:]
+        hw = _spatial_dims(b, node.inputs[0], a.data_format)
         if isinstance(a.padding, tuple):
-            # Explicit padding is zero padding that the pool sees (ZeroPadding2D then 'valid'); a
+            # Explicit padding is zero padding that the pool sees (ZeroPadding then 'valid'); a
             # Pad node, since onnxruntime refuses pool pads as large as the window.
-            (t, bottom), (left, r) = a.padding
-            pads = b.ints(f"{node.name}/pads", [0, 0, t, left, 0, 0, bottom, r])
+            pads = b.ints(f"{node.name}/pads", [0, 0, *(p for p, _ in a.padding), 0, 0, *(p for _, p in a.padding)])
             x = b.emit("Pad", [x, pads], b.fresh(f"{node.name}/pad"), doc)
         elif (op_type == "MaxPool" and a.padding == "same"
               and any(d is None and s > k for d, s, k in zip(hw, a.strides, a.pool_size))):
@@ -482,12 +487,12 @@ def _pool(op_type: str) -> Callable[[_Builder, Node], None]:
             # Runtime pads hide every size from shape inference; a Reshape that copies sizes
             # (0) and states the channel count gives it back.
             shape = b.shapes[node.inputs[0]]
-            channels = shape[2] if a.data_format == "channels_last" else shape[0]
-            x = b.emit("Reshape", [x, b.ints(f"{node.name}/keep", [0, channels or 0, 0, 0])],
+            channels = shape[-1] if a.data_format == "channels_last" else shape[0]
+            x = b.emit("Reshape", [x, b.ints(f"{node.name}/keep", [0, channels or 0] + [0] * nd)],
                        b.fresh(f"{node.name}/padded"), doc)
         else:
             # 'same': max ignores padded cells, average divides by the real ones (Keras).
-            attrs.update(b.pads_for(node.inputs[0], a.data_format, a.pool_size, a.strides, (1, 1),
+            attrs.update(b.pads_for(node.inputs[0], a.data_format, a.pool_size, a.strides, (1,) * nd,
                                     a.padding))
             if op_type == "AveragePool":
                 attrs["count_include_pad"] = 0
@@ -506,7 +511,7 @@ def _same_pads_at_runtime(b: _Builder, node: Node, x: str, size: tuple[int, int]
     doc = _node_doc(node)
     shape = b.emit("Shape", [x], b.fresh(f"{node.name}/shape"), doc)
     begins, ends = [], []
-    for axis, (k, stride) in zip((2, 3), zip(size, strides)):
+    for axis, (k, stride) in zip(range(2, 2 + len(size)), zip(size, strides)):
         length = b.emit("Gather", [shape, b.ints(f"{node.name}/axis", [axis])], b.fresh(f"{node.name}/len"), doc)
         s_ = b.ints(f"{node.name}/stride", [stride])
         out = b.emit("Div", [b.emit("Add", [length, b.ints(f"{node.name}/s1", [stride - 1])],
@@ -528,7 +533,8 @@ def _global_pool(op_type: str) -> Callable[[_Builder, Node], None]:
     def lower(b: _Builder, node: Node) -> None:
         a = node.attrs
         value, perm = b.stored[node.inputs[0]]
-        spatial = (1, 2) if a.data_format == "channels_last" else (2, 3)
+        rank = len(perm)
+        spatial = range(1, rank - 1) if a.data_format == "channels_last" else range(2, rank)
         axes = sorted(perm.index(s) for s in spatial)
         keep = int(a.keepdims)
         if b.opset >= 18:
@@ -542,7 +548,8 @@ def _global_pool(op_type: str) -> Callable[[_Builder, Node], None]:
 def _zeropad2d(b: _Builder, node: Node) -> None:
     a = node.attrs
     value, perm = b.stored[node.inputs[0]]
-    spatial = (1, 2) if a.data_format == "channels_last" else (2, 3)
+    rank = len(perm)
+    spatial = range(1, rank - 1) if a.data_format == "channels_last" else range(2, rank)
     begin, end = [0] * len(perm), [0] * len(perm)
     for axis, (lo, hi) in zip(spatial, a.padding):
         begin[perm.index(axis)], end[perm.index(axis)] = lo, hi
@@ -672,16 +679,196 @@ def _merge(op_type: str) -> Callable[[_Builder, Node], None]:
     return lower
 
 
+# --- spatial ops on 1, 2 or 3 axes -------------------------------------------------------------
+
+
+def _nd(node: Node) -> int:
+    from ..core.ops_spatial import spatial_rank
+
+    return spatial_rank(node.attrs)
+
+
+def _spatial_dims(b: _Builder, tensor: str, data_format: str) -> tuple:
+    shape = b.shapes[tensor]
+    return tuple(shape[:-1]) if data_format == "channels_last" else tuple(shape[1:])
+
+
+def _conv_transpose(b: _Builder, node: Node) -> None:
+    """``ConvTranspose`` with TensorFlow's crop as explicit pads (they do not depend on the input size)."""
+    from ..core.ops_spatial import conv_transpose_length
+
+    a = node.attrs
+    nd = _nd(node)
+    perm = _image_perm(a.data_format, nd + 2)
+    x = b.get(node.inputs[0], perm)
+    kernel = b.weight(node, "kernel").transpose(nd + 1, nd, *range(nd))  # (F.., out, in) -> (in, out, F..)
+    inputs = [x, b.const(f"{node.name}/kernel", kernel)]
+    if a.use_bias:
+        inputs.append(b.const(f"{node.name}/bias", b.weight(node, "bias")))
+    begins, ends, extra = [], [], []
+    for i in range(nd):
+        # Any input length gives the same crop; 4 is as good as another.
+        k, s, d = a.kernel_size[i], a.strides[i], a.dilation_rate[i]
+        out = conv_transpose_length(4, k, s, d, a.padding, None if a.output_padding is None else a.output_padding[i])
+        full = 3 * s + d * (k - 1) + 1
+        begin = 0 if a.padding == "valid" else max(full - out, 0) // 2  # type: ignore[operator]
+        end = full - begin - out  # type: ignore[operator]
+        begins.append(begin)
+        ends.append(max(end, 0))
+        extra.append(max(-end, 0))
+    out = b.layer_value(node, a.activation, "conv_transpose")
+    b.emit("ConvTranspose", inputs, out, _node_doc(node), kernel_shape=list(a.kernel_size), strides=list(a.strides),
+           dilations=list(a.dilation_rate), pads=begins + ends, output_padding=extra)
+    b.finish(node, out, perm, a.activation)
+
+
+def _cropping(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    value, perm = b.stored[node.inputs[0]]
+    fmt = getattr(a, "data_format", "channels_last")
+    nd = len(a.cropping)
+    spatial = range(1, nd + 1) if fmt == "channels_last" else range(2, nd + 2)
+    axes = [perm.index(s) for s in spatial]
+    starts = [lo for lo, _ in a.cropping]
+    ends = [-hi if hi else 2**62 for _, hi in a.cropping]
+    b.emit("Slice", [value, b.ints(f"{node.name}/starts", starts), b.ints(f"{node.name}/ends", ends),
+                     b.ints(f"{node.name}/axes", axes)], node.name, _node_doc(node))
+    b.done(node, perm)
+
+
+def _gather_axes(b: _Builder, node: Node, value: str, axes: list[int], indices: list[np.ndarray], out: str) -> str:
+    """``value`` with each of ``axes`` gathered at ``indices`` (nearest resampling, exact)."""
+    doc = _node_doc(node)
+    for i, (axis, index) in enumerate(zip(axes, indices)):
+        target = out if i == len(axes) - 1 else b.fresh(f"{node.name}/gather{i}")
+        value = b.emit("Gather", [value, b.const(f"{node.name}/index{i}", index.astype(np.int64))], target, doc,
+                       axis=axis)
+    return value
+
+
+def _matmul_resize(b: _Builder, node: Node, x: str, rows: np.ndarray, cols: np.ndarray, out: str) -> str:
+    """NCHW ``x`` resized by the per-axis matrices of :mod:`.resample`: ``rows @ x @ cols.T``."""
+    doc = _node_doc(node)
+    wide = b.emit("MatMul", [x, b.const(f"{node.name}/cols", np.ascontiguousarray(cols.T))],
+                  b.fresh(f"{node.name}/resize_w"), doc)
+    return b.emit("MatMul", [b.const(f"{node.name}/rows", rows), wide], out, doc)
+
+
+def _resize_nchw(b: _Builder, node: Node, x: str, hw: tuple, size: tuple[int, int], method: str,
+                 out: str, integer_scales: bool) -> str:
+    """Resize NCHW value ``x`` of spatial size ``hw`` to ``size`` exactly as TensorFlow does."""
+    from .resample import nearest_index, resize_matrix
+
+    doc = _node_doc(node)
+    if method == "nearest" or (method == "area" and integer_scales):
+        if None in hw:
+            raise _unknown_size(node, method)
+        if integer_scales:  # each cell repeated: Resize 'nearest', exact for integer factors
+            scales = b.const(f"{node.name}/scales", np.array([1, 1, *node.attrs.size], np.float32))
+            return b.emit("Resize", [x, "", scales], out, doc, mode="nearest",
+                          coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        return _gather_axes(b, node, x, [2, 3], [nearest_index(hw[i], size[i]) for i in range(2)], out)
+    if method == "bilinear" and integer_scales:
+        # Resize 'linear' with half_pixel is TensorFlow's bilinear (antialias off, edges clamped); with
+        # integer scales the output size is exact.  Other sizes take the matrices below.
+        scales = b.const(f"{node.name}/scales", np.array([1, 1, *node.attrs.size], np.float32))
+        return b.emit("Resize", [x, "", scales], out, doc, mode="linear", coordinate_transformation_mode="half_pixel")
+    if None in hw:
+        raise _unknown_size(node, method)
+    return _matmul_resize(b, node, x, resize_matrix(hw[0], size[0], method), resize_matrix(hw[1], size[1], method),
+                          out)
+
+
+def _unknown_size(node: Node, method: str) -> NetspecError:
+    return NetspecError([Diagnostic.error(
+        "E605", f"onnx target: layer {node.name!r} resamples ({method}) an input of unknown height or width, "
+        "which the ONNX graph needs to know", node.span)])
+
+
+def _upsampling(b: _Builder, node: Node) -> None:
+    a = node.attrs
+    fmt = getattr(a, "data_format", "channels_last")
+    nd = len(a.size)
+    method = getattr(a, "interpolation", "nearest")
+    doc = _node_doc(node)
+    if method == "nearest":
+        # Each cell repeated: Resize 'nearest' with integer scales on any layout ('asymmetric' + floor
+        # is exact for integer factors).
+        value, perm = b.stored[node.inputs[0]]
+        spatial = range(1, nd + 1) if fmt == "channels_last" else range(2, nd + 2)
+        scales = [1.0] * len(perm)
+        for s, factor in zip(spatial, a.size):
+            scales[perm.index(s)] = float(factor)
+        b.emit("Resize", [value, "", b.const(f"{node.name}/scales", np.array(scales, np.float32))], node.name, doc,
+               mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+        b.done(node, perm)
+        return
+    perm = _image_perm(fmt)
+    x = b.get(node.inputs[0], perm)
+    hw = _spatial_dims(b, node.inputs[0], fmt)
+    size = tuple(None if d is None else d * s for d, s in zip(hw, a.size))
+    if method != "bilinear" and None in hw:
+        raise _unknown_size(node, method)
+    _resize_nchw(b, node, x, hw, size, method, node.name, integer_scales=True)  # type: ignore[arg-type]
+    b.done(node, perm)
+
+
+def _crop_nchw(b: _Builder, node: Node, x: str, top: int, left: int, height: int, width: int) -> str:
+    return b.emit("Slice", [x, b.ints(f"{node.name}/starts", [top, left]),
+                            b.ints(f"{node.name}/ends", [top + height, left + width]),
+                            b.ints(f"{node.name}/axes", [2, 3])], b.fresh(f"{node.name}/crop"), _node_doc(node))
+
+
+def _resizing(b: _Builder, node: Node) -> None:
+    from ..core.ops_spatial import resize_crop_box
+
+    a = node.attrs
+    perm = _image_perm(a.data_format)
+    x = b.get(node.inputs[0], perm)
+    hw = _spatial_dims(b, node.inputs[0], a.data_format)
+    if a.crop_to_aspect_ratio:
+        if None in hw:
+            raise _unknown_size(node, "crop_to_aspect_ratio")
+        top, left, ch, cw = resize_crop_box(hw[0], hw[1], a.height, a.width)
+        x, hw = _crop_nchw(b, node, x, top, left, ch, cw), (ch, cw)
+    _resize_nchw(b, node, x, hw, (a.height, a.width), a.interpolation, node.name, integer_scales=False)
+    b.done(node, perm)
+
+
+def _center_crop(b: _Builder, node: Node) -> None:
+    from ..core.ops_spatial import resize_crop_box
+
+    a = node.attrs
+    perm = _image_perm(a.data_format)
+    x = b.get(node.inputs[0], perm)
+    h, w = _spatial_dims(b, node.inputs[0], a.data_format)
+    if h >= a.height and w >= a.width:
+        top, left = (h - a.height) // 2, (w - a.width) // 2
+        b.emit("Slice", [x, b.ints(f"{node.name}/starts", [top, left]),
+                         b.ints(f"{node.name}/ends", [top + a.height, left + a.width]),
+                         b.ints(f"{node.name}/axes", [2, 3])], node.name, _node_doc(node))
+    else:  # Keras's smart_resize: the centred box of the target's aspect ratio, then bilinear
+        top, left, ch, cw = resize_crop_box(h, w, a.height, a.width)
+        x = _crop_nchw(b, node, x, top, left, ch, cw)
+        _resize_nchw(b, node, x, (ch, cw), (a.height, a.width), "bilinear", node.name, integer_scales=False)
+    b.done(node, perm)
+
+
 #: op name -> function(builder, node) that emits the node's ONNX nodes.
 LOWERINGS: dict[str, Callable[[_Builder, Node], None]] = {
-    "conv2d": _conv2d,
-    "depthwise_conv2d": _depthwise_conv2d,
-    "separable_conv2d": _separable_conv2d,
-    "maxpool2d": _pool("MaxPool"),
-    "avgpool2d": _pool("AveragePool"),
-    "global_avgpool2d": _global_pool("ReduceMean"),
-    "global_maxpool2d": _global_pool("ReduceMax"),
-    "zeropad2d": _zeropad2d,
+    **{f"conv{n}d": _conv2d for n in (1, 2, 3)},
+    **{f"conv{n}d_transpose": _conv_transpose for n in (1, 2, 3)},
+    **{f"depthwise_conv{n}d": _depthwise_conv2d for n in (1, 2)},
+    **{f"separable_conv{n}d": _separable_conv2d for n in (1, 2)},
+    **{f"maxpool{n}d": _pool("MaxPool") for n in (1, 2, 3)},
+    **{f"avgpool{n}d": _pool("AveragePool") for n in (1, 2, 3)},
+    **{f"global_avgpool{n}d": _global_pool("ReduceMean") for n in (1, 2, 3)},
+    **{f"global_maxpool{n}d": _global_pool("ReduceMax") for n in (1, 2, 3)},
+    **{f"zeropad{n}d": _zeropad2d for n in (1, 2, 3)},
+    **{f"cropping{n}d": _cropping for n in (1, 2, 3)},
+    **{f"upsampling{n}d": _upsampling for n in (1, 2, 3)},
+    "resizing": _resizing,
+    "center_crop": _center_crop,
     "flatten": _flatten,
     "reshape": _reshape,
     "dense": _dense,

@@ -157,6 +157,11 @@ def _keras_dataset(name: str) -> Dataset:
 
 
 def _npz(path: str) -> Dataset:
+    from ..core.fileio import content_problem
+
+    problem = content_problem(path, "npz")
+    if problem is not None:
+        raise _error(f"cannot read data set {path}: {problem}", "E603")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in data.files]

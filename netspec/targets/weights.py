@@ -161,6 +161,11 @@ def load_weights(path: str | os.PathLike, net: NetworkReport) -> dict[str, np.nd
         from .keras_model import weights_from_keras
 
         return validate_weights(weights_from_keras(path, net), net, os.path.basename(path))
+    from ..core.fileio import content_problem
+
+    problem = content_problem(path, "npz")
+    if problem is not None:
+        raise NetspecError([Diagnostic.error("E603", f"cannot read weights {path}: {problem}")])
     try:
         with np.load(path, allow_pickle=False) as data:
             raw = {key: data[key] for key in data.files}

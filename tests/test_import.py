@@ -1,0 +1,204 @@
+"""``netspec import``: Keras models in, checked specs (and weights) out.
+
+Each imported spec must check to the model's own numbers layer by layer
+(names, output shapes, parameter counts), and with ``--weights-out`` every
+target must reproduce the model's outputs.  ``keras.applications`` is the
+corpus: one model of every family in the CI profile, all of them in the
+long profile (``NETSPEC_PROFILE=long``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import cli_runner
+
+from netspec.core.diagnostics import NetspecError
+from netspec.importers import import_model
+
+pytestmark = pytest.mark.keras
+
+keras = pytest.importorskip("keras")
+
+LONG = os.environ.get("NETSPEC_PROFILE") == "long"
+
+#: One model of every keras.applications family (all of them in the long profile).
+FAMILIES = ["ConvNeXtTiny", "DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "InceptionResNetV2",
+            "InceptionV3", "MobileNet", "MobileNetV2", "MobileNetV3Small", "NASNetMobile", "ResNet50",
+            "ResNet50V2", "VGG16", "Xception"]
+ALL = FAMILIES + ["ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge", "DenseNet169", "DenseNet201",
+                  "EfficientNetB1", "EfficientNetB2", "EfficientNetB3", "EfficientNetB4", "EfficientNetB5",
+                  "EfficientNetB6", "EfficientNetB7", "EfficientNetV2B1", "EfficientNetV2B2", "EfficientNetV2B3",
+                  "EfficientNetV2S", "EfficientNetV2M", "EfficientNetV2L", "MobileNetV3Large", "NASNetLarge",
+                  "ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "VGG19"]
+#: Imported with weights and run in every target (small enough for CI).
+WITH_WEIGHTS = ["MobileNet", "MobileNetV2", "ResNet50", "DenseNet121", "EfficientNetB0", "MobileNetV3Small",
+                "NASNetMobile", "ConvNeXtTiny"]
+
+
+def _config_only(model, path: Path) -> Path:
+    """A .keras archive holding only the model's config (what an import without weights reads)."""
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("config.json", json.dumps({"class_name": "Functional", "config": model.get_config()}))
+    return path
+
+
+def _missing_ops(model) -> list[str]:
+    """Keras classes in the model that netspec has no op for (the importer names them as errors)."""
+    from netspec.core.ops import canonical_op
+
+    classes = set()
+    for layer in model.layers:
+        if hasattr(layer, "layers"):
+            classes.update(_missing_ops(layer))
+        elif layer.__class__.__name__ != "InputLayer":
+            if canonical_op(layer.__class__.__name__) is None:
+                classes.add(layer.__class__.__name__)
+    return sorted(classes)
+
+
+def _compare_layers(model, report) -> None:
+    """Every Keras layer is a netspec layer of the same name, output shape and counts."""
+    for layer in model.layers:
+        if layer.__class__.__name__ == "InputLayer":
+            continue
+        if hasattr(layer, "layers"):  # a nested model is imported flat
+            _compare_layers(layer, report)
+            continue
+        assert layer.name in report.layers, f"{layer.name} is missing"
+        info = report.layers[layer.name]
+        assert tuple(layer.output.shape[1:]) == tuple(info.shape), layer.name
+        trainable = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
+        assert (info.trainable, info.non_trainable) == (trainable, layer.count_params() - trainable), layer.name
+    assert report.total_params == model.count_params() or hasattr(model, "_is_nested")
+
+
+def _tiny_model():
+    inputs = keras.Input((16, 16, 3), name="image")
+    x = keras.layers.Conv2D(8, 3, padding="same", name="stem")(inputs)
+    x = keras.layers.BatchNormalization(name="stem_bn")(x)
+    x = keras.layers.ReLU(name="stem_relu")(x)
+    branch = keras.layers.Conv2D(8, 1, name="branch")(x)
+    x = keras.layers.Add(name="merge")([x, branch])
+    y = keras.layers.DepthwiseConv2D(3, padding="same", name="dw")(x)
+    x = keras.layers.Concatenate(name="cat")([x, y])
+    x = keras.layers.MaxPooling2D(name="pool")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    x = keras.layers.Dropout(0.2, name="drop")(x)
+    outputs = keras.layers.Dense(5, activation="softmax", name="head")(x)
+    model = keras.Model(inputs, outputs, name="tiny")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype(np.float32) * 0.3 + (1.0 if "variance" in w.path else 0.0)
+                       for w in model.weights])
+    return model
+
+
+def test_tiny_model_imports_with_weights_and_runs_the_same(tmp_path: Path) -> None:
+    model = _tiny_model()
+    src = tmp_path / "tiny.keras"
+    model.save(src)
+    spec, weights = tmp_path / "tiny.net", tmp_path / "tiny.npz"
+    result = cli_runner().invoke(__import__("netspec.cli").cli.main,
+                                 ["import", str(src), "-o", str(spec), "-w", str(weights)])
+    assert result.exit_code == 0, result.output
+    import netspec
+
+    net = netspec.load(spec)
+    _compare_layers(model, net)
+    x = np.random.default_rng(1).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    want = model.predict(x, verbose=0)
+    from netspec.targets.numpy_exec import executor
+
+    got = executor(net, str(weights))(x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_import_without_weights_never_imports_tensorflow(tmp_path: Path) -> None:
+    path = _config_only(_tiny_model(), tmp_path / "tiny.keras")
+    code = ("import sys; from netspec.importers import import_model; import_model(sys.argv[1]); "
+            "bad = [m for m in ('tensorflow', 'keras', 'onnx') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_lambda_and_shared_layers_are_named_not_half_written(tmp_path: Path) -> None:
+    inputs = keras.Input((8,), name="x")
+    dense = keras.layers.Dense(8, name="shared")
+    y = dense(dense(inputs))
+    y = keras.layers.Lambda(lambda t: t * 2, name="double")(y)
+    model = keras.Model(inputs, y)
+    path = _config_only(model, tmp_path / "bad.keras")
+    out = tmp_path / "bad.net"
+    result = cli_runner().invoke(__import__("netspec.cli").cli.main, ["import", str(path), "-o", str(out)])
+    assert result.exit_code == 1
+    assert "'shared'" in result.output and "called 2 times" in result.output
+    assert "'double'" in result.output and "Lambda" in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"not a zip at all", "not a .keras archive"),
+    (b"PK\x03\x04" + b"\x00" * 40, "not a .keras archive"),
+])
+def test_corrupt_archives_are_clear_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.keras"
+    path.write_bytes(content)
+    with pytest.raises(NetspecError) as err:
+        import_model(path)
+    assert message in str(err.value)
+
+
+def test_zip_bomb_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.keras"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", b" " * (80 * 2**20))
+    with pytest.raises(NetspecError) as err:
+        import_model(path)
+    assert "limit" in str(err.value) or "zip bomb" in str(err.value)
+
+
+def test_output_path_checked_before_any_work(tmp_path: Path) -> None:
+    path = _config_only(_tiny_model(), tmp_path / "tiny.keras")
+    main = __import__("netspec.cli").cli.main
+    for args in (["-o", str(path)], ["-o", str(tmp_path / "nodir" / "x.net")],
+                 ["-o", str(tmp_path / "x.net"), "-w", str(tmp_path / "w.onnx")]):
+        result = cli_runner().invoke(main, ["import", str(path), *args])
+        assert result.exit_code == 1 and "E705" in result.output, result.output
+
+
+@pytest.mark.parametrize("name", ALL if LONG else FAMILIES)
+def test_keras_applications_import_to_their_numbers(name: str, tmp_path: Path) -> None:
+    model = getattr(keras.applications, name)(weights=None)
+    if _missing_ops(model):
+        pytest.skip(f"netspec has no op yet for {', '.join(_missing_ops(model))}")
+    result = import_model(_config_only(model, tmp_path / f"{name}.keras"))
+    _compare_layers(model, result.report)
+    assert result.report.total_params == model.count_params()
+    if name in ("ResNet50", "DenseNet121", "MobileNetV2"):
+        assert result.folded and len(result.text.splitlines()) <= 120
+        assert "block " in result.text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", WITH_WEIGHTS)
+def test_keras_applications_weights_reproduce_outputs(name: str, tmp_path: Path) -> None:
+    model = getattr(keras.applications, name)(weights=None)
+    if _missing_ops(model):
+        pytest.skip(f"netspec has no op yet for {', '.join(_missing_ops(model))}")
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    result = import_model(path, weights=True)
+    x = np.random.default_rng(0).uniform(0, 255, size=(1, *model.input_shape[1:])).astype(np.float32)
+    want = model.predict(x, verbose=0)
+    from netspec.targets.numpy_exec import executor
+
+    got = executor(result.report, result.weights)(x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
