@@ -357,4 +357,4 @@ def test_other_ranks_round_trip(op: str, shape: tuple) -> None:
     from netspec.frontend.printer import to_source
 
     graph = Graph(op, Input("x", shape), (Node("n", op, ("x",), make_attrs(OPS[op].attrs, {"rate": 0.3})),))
-    assert netspec.load_source(to_source(graph)).graph == graph
+    assert netspec.load_source(to_source(graph)).graph == netspec.check_graph(graph).graph

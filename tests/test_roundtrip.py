@@ -205,11 +205,21 @@ def test_every_op_round_trips() -> None:
         "dropout": dict(rate=0.25), "reshape": dict(target_shape=(-1,)), "activation": dict(activation="tanh"),
     }
     rows.update(ROUND_TRIP_ARGS)  # version 2's layer ops (tests/layer_rows.py)
+    for op in OPS:  # the 1-D / 3-D forms of the 2-D ops take the same arguments
+        if op.endswith("_transpose"):
+            rows.setdefault(op, dict(filters=4, kernel_size=3))
+        for n in ("1d", "3d"):
+            if op.endswith(n):
+                rows.setdefault(op, rows.get(op.replace(n, "2d"), {}))
+    rows.update({"resizing": dict(height=4, width=4), "center_crop": dict(height=4, width=4)})
     for op, opdef in sorted(OPS.items()):
         if op in ROUND_TRIP_ELSEWHERE:
             continue
         inputs = ("x", "x") if opdef.merge else ("x",)
-        graph = Graph(op, Input("x", (3, 8, 8), CF), (Node("n", op, inputs, make_attrs(opdef.attrs, rows.get(op, {}))),))
+        node = Node("n", op, inputs, make_attrs(opdef.attrs, rows.get(op, {})))
+        # An op takes the first input rank it accepts: (C, H, W), else (C, L), else (C, D, H, W).
+        graphs = [Graph(op, Input("x", shape, CF), (node,)) for shape in ((3, 8, 8), (3, 8), (3, 8, 8, 8))]
+        graph = next((g for g in graphs if check_graph(g).ok), graphs[0])
         assert_round_trip(graph)
 
 
