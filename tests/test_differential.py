@@ -208,5 +208,8 @@ def test_generator_covers_the_language() -> None:
               "multiply_broadcast", "repeat", "repeat_counter", "if", "default", "groups", "dilation",
               "explicit_padding", "padding_same", "padding_valid", "unknown_size", "alias", "block_cbr",
               "block_res", "block_down", "block_fork", "chain", "softmax", "exponential", "relu_args",
-              "initializer", "regularizer", "constraint", "flatten_channels_first", "flatten_channels_last"}
+              "initializer", "regularizer", "constraint", "flatten_channels_first", "flatten_channels_last",
+              # version 2's layer ops
+              "layernorm", "groupnorm", "normalization", "rescaling", "unit_normalization", "layer_scale", "prelu",
+              "noise", "merge_number", "permute", "glu", "shrink_args", "merge_broadcast_rank", "act_mish"}
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"

@@ -2,7 +2,7 @@
 
 ONNX has no single op for most of them, so they are composed from basic
 ones (docs/onnx.md lists each): ``layernorm`` and ``groupnorm`` from
-``ReduceSum`` / ``Sqrt`` / ``Mul`` / ``Add`` on any axes and layout
+``ReduceMean`` / ``Sqrt`` / ``Mul`` / ``Add`` on any axes and layout
 (``groupnorm`` reshapes into groups and back), ``normalization`` as
 ``(x - mean) / max(sqrt(variance), 1e-7)`` with both folded into constants,
 ``unit_normalization`` as ``x * min(1 / sqrt(sum x**2), 1e12)``,
@@ -35,7 +35,7 @@ from ..core.ops_layers import MERGE_OPS, NEW_ACTIVATION_OPS, merge_operands
 __all__ = ["EMITTED", "LOWERINGS", "install"]
 
 #: ONNX op types this module may emit besides those of :mod:`netspec.targets.onnx_model`.
-EMITTED = ("Celu", "CumSum", "Less", "LessOrEqual", "LogSoftmax", "Min", "PRelu", "Reciprocal", "ReduceSum",
+EMITTED = ("Celu", "CumSum", "Less", "LessOrEqual", "LogSoftmax", "Min", "PRelu", "Reciprocal", "ReduceMean", "ReduceSum",
            "Shrink", "Slice", "Sqrt", "TopK", "Unsqueeze", "Where")
 
 F32 = np.float32
@@ -164,19 +164,20 @@ def _activation_op(kind: str, *fields: str) -> Callable[[Any, Node], None]:
 # --- normalisations ------------------------------------------------------------------------------
 
 
-def _reduce_mean(b: Any, node: Node, x: str, axes: list[int], count: int, what: str) -> str:
+def _reduce_mean(b: Any, node: Node, x: str, axes: list[int], what: str) -> str:
     doc = _doc(node)
-    total = b.emit("ReduceSum", [x, b.ints(f"{node.name}/axes", axes)], b.fresh(f"{node.name}/{what}_sum"), doc,
-                   keepdims=1)
-    return b.emit("Div", [total, b.scalar(float(count))], b.fresh(f"{node.name}/{what}"), doc)
+    out = b.fresh(f"{node.name}/{what}")
+    if b.opset >= 18:
+        return b.emit("ReduceMean", [x, b.ints(f"{node.name}/axes", axes)], out, doc, keepdims=1)
+    return b.emit("ReduceMean", [x], out, doc, axes=axes, keepdims=1)
 
 
-def _moments(b: Any, node: Node, x: str, axes: list[int], count: int) -> tuple[str, str]:
+def _moments(b: Any, node: Node, x: str, axes: list[int]) -> tuple[str, str]:
     doc = _doc(node)
-    mean = _reduce_mean(b, node, x, axes, count, "mean")
+    mean = _reduce_mean(b, node, x, axes, "mean")
     centered = b.emit("Sub", [x, mean], b.fresh(f"{node.name}/centered"), doc)
     var = _reduce_mean(b, node, b.emit("Mul", [centered, centered], b.fresh(f"{node.name}/square"), doc),
-                       axes, count, "variance")
+                       axes, "variance")
     return centered, var
 
 
@@ -187,9 +188,8 @@ def _layernorm(b: Any, node: Node) -> None:
     shape = (1, *b.shapes[node.inputs[0]])
     spec_axes = _spec_axes(a.axis, rank)
     axes = sorted(perm.index(d) for d in spec_axes)
-    count = int(np.prod([shape[d] for d in spec_axes]))
     doc = _doc(node)
-    centered, var = _moments(b, node, value, axes, count)
+    centered, var = _moments(b, node, value, axes)
     inv = b.emit("Reciprocal", [b.emit("Sqrt", [b.emit("Add", [var, b.scalar(float(a.epsilon))],
                                                       b.fresh(f"{node.name}/var_eps"), doc)],
                                        b.fresh(f"{node.name}/std"), doc)], b.fresh(f"{node.name}/inv"), doc)
@@ -242,16 +242,7 @@ def _groupnorm(b: Any, node: Node) -> None:
     grouped = b.emit("Reshape", [x, b.ints(f"{node.name}/grouped_shape", grouped_shape)],
                      b.fresh(f"{node.name}/grouped"), doc)
     axes = [i for i in range(1, rank + 1) if i != ax]
-    known = [d for i, d in enumerate((None, *shape[1:ax], a.groups, c // a.groups, *shape[ax + 1:])) if i in axes]
-    if any(d is None for d in known):
-        # Unknown sizes: the count comes from the runtime shape.
-        from ..core.diagnostics import Diagnostic, NetspecError
-
-        raise NetspecError([Diagnostic.error(
-            "E605", f"onnx target: groupnorm {node.name!r} needs known sizes on the axes it normalises",
-            node.span)])
-    count = int(np.prod(known))
-    centered, var = _moments(b, node, grouped, axes, count)
+    centered, var = _moments(b, node, grouped, axes)
     std = b.emit("Sqrt", [b.emit("Add", [var, b.scalar(float(a.epsilon))], b.fresh(f"{node.name}/var_eps"), doc)],
                  b.fresh(f"{node.name}/std"), doc)
     normalized = b.emit("Div", [centered, std], b.fresh(f"{node.name}/normalized_groups"), doc)
