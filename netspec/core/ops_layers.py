@@ -10,9 +10,10 @@ loads.
 >>> from netspec.core.ops import OPS, canonical_op
 >>> canonical_op("LayerNormalization"), canonical_op("hard_swish"), canonical_op("silu")
 ('layernorm', 'hard_silu', 'swish')
+>>> from netspec.core.ops import make_attrs
 >>> a = make_attrs(LayerNorm, {"rms_scaling": True})
 >>> [(w.name, w.shape) for w in OPS["layernorm"].weights(a, [(7, 7, 96)])]
-[('gamma', (96,),)]
+[('gamma', (96,))]
 >>> OPS["normalization"].infer(make_attrs(Normalization, {}), [(8, 8, 3)])
 (8, 8, 3)
 """
@@ -504,8 +505,7 @@ def broadcast_merge(op: str, shapes: list[Shape], at_least: int = 2) -> Shape:
             elif y != 1 and x != y:
                 raise ShapeError(
                     "E403", f"{op} of mismatched shapes: input 1 has shape {_fmt(shapes[0])}, "
-                    f"input {i + 1} has shape {_fmt(shape)} (axis {offset + k + 1}: {x} vs {y}; merges broadcast "
-                    "sizes of 1 and align a shorter shape on the right)", str(i),
+                    f"input {i + 1} has shape {_fmt(shape)} (axis {offset + k + 1}: {x} vs {y})", str(i),
                 )
     return tuple(out)
 

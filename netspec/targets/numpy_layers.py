@@ -13,8 +13,8 @@ lower-rank operand expanded after the batch axis), and every
 >>> x = np.array([[-4.0, -1.0, 0.0, 2.0, 5.0]], np.float32)
 >>> ACTIVATIONS["relu6"](x, False).tolist()
 [[0.0, 0.0, 0.0, 2.0, 5.0]]
->>> ACTIVATIONS["sparsemax"](np.array([[1.0, 1.0]], np.float32), False).tolist()
-[[0.5, 0.5]]
+>>> ACTIVATIONS["sparsemax"](np.array([[2.0, 0.0]], np.float32), False).tolist()
+[[1.0, 0.0]]
 """
 
 from __future__ import annotations
