@@ -33,6 +33,20 @@ def _silence_codes(values: Iterable[str]) -> list[str]:
     return codes
 
 
+def _input_shape(value: str | None) -> tuple[int, ...] | None:
+    """``--input-shape 512,512,3`` as a tuple of positive sizes."""
+    if value is None:
+        return None
+    try:
+        sizes = tuple(int(v) for v in value.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        sizes = ()
+    if not sizes or any(d < 1 for d in sizes):
+        raise click.BadParameter(f"{value!r} is not a list of positive sizes such as 512,512,3",
+                                 param_hint="'--input-shape'")
+    return sizes
+
+
 def _emit(diagnostics: Iterable[Diagnostic]) -> None:
     text = render_all(diagnostics)
     if text:
@@ -112,13 +126,15 @@ def main() -> None:
     """netspec: check CNN specs (.net files) and compile them to NumPy, Keras and ONNX."""
 
 
-def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
-    """A click callback: the option's value parsed, beside the text as written."""
+def _parsed(kind: str) -> Callable[[Any, Any, str | None], tuple[int, str] | None]:
+    """A click callback: the option's value parsed (``kind``: 'count' or 'bytes'), beside the text as written."""
     def callback(ctx: Any, param: Any, value: str | None) -> tuple[int, str] | None:
         if value is None:
             return None
+        from .analysis.budgets import parse_bytes, parse_count
+
         try:
-            return parse(value), value
+            return (parse_count if kind == "count" else parse_bytes)(value), value
         except ValueError as err:
             raise click.BadParameter(str(err)) from None
     return callback
@@ -126,8 +142,6 @@ def _parsed(parse: Callable[[str], int]) -> Callable[[Any, Any, str | None], tup
 
 def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
     """check's memory, folding and budget options (netspec.analysis), passed on as ``analysis``."""
-    from .analysis.budgets import parse_bytes, parse_count
-
     flags = [
         click.option("--batch-size", "-b", type=click.IntRange(min=1), default=1, show_default=True,
                      help="Batch size of the memory figures."),
@@ -137,11 +151,11 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
                      show_default=True, help="Add training memory with this optimizer."),
         click.option("--depth", type=click.IntRange(min=0), default=None,
                      help="Fold block calls nested deeper than N into one row each."),
-        click.option("--max-params", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-params", callback=_parsed("count"), metavar="N",
                      help="Fail (E504) above N parameters, e.g. 5M."),
-        click.option("--max-macs", callback=_parsed(parse_count), metavar="N",
+        click.option("--max-macs", callback=_parsed("count"), metavar="N",
                      help="Fail (E505) above N MACs per sample, e.g. 1G."),
-        click.option("--max-memory", callback=_parsed(parse_bytes), metavar="SIZE",
+        click.option("--max-memory", callback=_parsed("bytes"), metavar="SIZE",
                      help="Fail (E506) above SIZE of memory at the batch size, e.g. 2GiB."),
     ]
     for flag in reversed(flags):
@@ -150,14 +164,16 @@ def _analysis_flags(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    """(AnalysisOptions, Budgets) from check's analysis flags, as written on the command line."""
-    from .analysis.budgets import Budgets
+    """(AnalysisOptions, Budgets or None) from check's analysis flags, as written on the command line."""
     from .analysis.summary import AnalysisOptions
 
     options = AnalysisOptions(kwargs["batch_size"], kwargs["dtype"], kwargs["training"], kwargs["depth"])
     limits = [kwargs["max_params"], kwargs["max_macs"], kwargs["max_memory"]]
-    budgets = Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
-    return options, budgets
+    if not any(limits):
+        return options, None
+    from .analysis.budgets import Budgets
+
+    return options, Budgets(*[v[0] if v else None for v in limits], *[v[1] if v else "" for v in limits])
 
 
 @main.command()
@@ -168,17 +184,23 @@ def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
 @click.option("--summary", is_flag=True, help="Print each network's totals only, without the table of layers.")
 @click.option("--silence", "-s", multiple=True, metavar="CODE",
               help="Silence a warning code (repeatable, or comma-separated), e.g. -s W103.")
+@click.option("--input-shape", "input_shape", metavar="D1,D2,...",
+              help="Check at these input sizes (without the batch axis), e.g. 512,512,3; "
+                   "replaces symbolic sizes such as [H, W, 3].")
+@click.option("--explain", "explain", metavar="LAYER",
+              help="Show the arithmetic behind a layer's row (size, weights, MACs, receptive field); "
+                   "'all' for every layer.")
 @_analysis_flags
 @_guard
 def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
-          **analysis: Any) -> None:
+          input_shape: str | None, explain: str | None, **analysis: Any) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, FLOPs, receptive fields, memory."""
     from .analysis.report import format_summary, format_table, to_json
     from .frontend.elaborate import check_file
 
     options, budgets = _analysis_setup(analysis)
 
-    report = check_file(file, _silence_codes(silence))
+    report = check_file(file, _silence_codes(silence), _input_shape(input_shape))
     nets = list(report.networks)
     extra: list[Diagnostic] = []
     if network is not None:
@@ -188,12 +210,13 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
                 report.network(network)
             except NetspecError as err:
                 extra = list(err.diagnostics)
-    if budgets.any:
+    if budgets is not None:
         from .analysis.budgets import check_budgets
         from .analysis.summary import network_memory
 
         extra += [d for n in nets for d in check_budgets(n, budgets, network_memory(n, options))]
     diagnostics = list(report.diagnostics) + [d for n in nets for d in n.diagnostics] + extra
+    explained = _explanations(nets, explain) if explain is not None else None
     errors = any(d.is_error for d in diagnostics)
     warnings = any(not d.is_error for d in diagnostics)
     failed = errors or (strict and warnings)
@@ -206,6 +229,10 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
         if summary:
             for entry in out["networks"]:
                 entry.pop("layers", None)
+        if explained is not None:
+            for entry in out["networks"]:
+                if entry["name"] in explained:
+                    entry["explain"] = explained[entry["name"]].split("\n")
         click.echo(json.dumps(out))
         if diagnostics:
             _emit(diagnostics)
@@ -213,10 +240,28 @@ def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool,
         _emit(diagnostics)
         show = format_summary if summary else format_table
         tables = [show(n, options) for n in nets if n.ok]
+        if explained is not None:
+            tables = [text if len(explained) == 1 else f"network {name}\n\n{text}" for name, text in explained.items()]
         if tables:
             click.echo("\n\n".join(tables))
     if failed:
         sys.exit(1)
+
+
+def _explanations(nets: list[Any], which: str) -> dict[str, str]:
+    """``--explain``: each network's explanation of the layer (or ``all``); a name that no
+    network has is a command-line error with a did-you-mean."""
+    from .analysis.explain import explain_network, layer_names
+    from .core.argtypes import did_you_mean
+
+    ok = [n for n in nets if n.ok]
+    found = {n.name: explain_network(n, which) for n in ok if which == "all" or which in layer_names(n)}
+    if not found and ok:
+        names = [name for n in ok for name in layer_names(n)]
+        where = f"network {ok[0].name!r}" if len(ok) == 1 else "any network"
+        raise click.BadParameter(f"no layer {which!r} in {where}{did_you_mean(which, names)} "
+                                 "(or 'all' for every layer)", param_hint="'--explain'")
+    return found
 
 
 @main.command(name="import")

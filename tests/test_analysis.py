@@ -158,7 +158,11 @@ def test_inference_peak_within_ten_percent_of_the_executor(path: Path, batch: in
     assert abs(estimate - measured) <= 0.10 * measured, (estimate, measured)
 
 
-@pytest.mark.parametrize("path", [p for p in SPECS if p.stem not in ("resnet50", "vgg16")], ids=lambda p: p.stem)
+FIXTURES = sorted((ROOT / "tests/fixtures/analysis").glob("*.net"))
+
+
+@pytest.mark.parametrize("path", [p for p in SPECS if p.stem not in ("resnet50", "vgg16")] + FIXTURES,
+                         ids=lambda p: p.stem)
 def test_inference_peak_on_every_spec(path: Path) -> None:
     # Small nets: the interpreter's own bookkeeping during a call (frames, lists, a few KiB) shows too.
     for net in _nets(path):

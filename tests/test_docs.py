@@ -18,7 +18,7 @@ def examples() -> list:
     for doc in DOCS:
         for i, block in enumerate(re.findall(r"```\n(.*?)```", doc.read_text(), re.S)):
             # Complete specs only: templates (NAME, ...) and shell sessions are not specs.
-            if re.search(r"^network \w+ \{", block, re.M) and "NAME" not in block and "$ " not in block:
+            if re.search(r"^network \w+ ?[({]", block, re.M) and "NAME" not in block and "$ " not in block:
                 out.append(pytest.param(block, id=f"{doc.name}-{i}"))
     return out
 

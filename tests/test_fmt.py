@@ -156,6 +156,71 @@ def test_canonical_layout():
     assert format_source(CANONICAL) == CANONICAL
 
 
+V2 = """\
+let width=1_000   # file-level
+fn make_divisible(v, d=8)=max(d, int(v + d / 2) // d * d)
+allow W104,W102
+block se(t:tensor, ratio=0.25) {
+  s = global_avgpool2d(keepdims=true) -> conv2d(int(channels(t)*ratio),1,activation='relu')
+  multiply(t, s)
+}
+network mb(alpha=1.0, size=32) {
+    input x: [size, size, 3]
+    let c = make_divisible(16*alpha)
+    h = conv2d(c, 3, padding='same')
+    repeat 2 as i carry h { h = h -> conv2d(c, 3, padding='same') }
+    for (k,e) in ((3,1),(5,2)) carry h {
+      h = h -> conv2d(c*e, k, padding='same' if k==3 else 'valid')
+    }
+    for v in (1, 2) { dense(v) }
+    assert params() < 10_000_000, "too big"
+    output h
+}
+network small = mb(alpha=0.5)
+"""
+
+V2_CANONICAL = """\
+let width = 1_000  # file-level
+fn make_divisible(v, d=8) = max(d, int(v + d / 2) // d * d)
+allow W104, W102
+
+block se(t: tensor, ratio=0.25) {
+    s = global_avgpool2d(keepdims=true) -> conv2d(int(channels(t) * ratio), 1, activation='relu')
+    multiply(t, s)
+}
+
+network mb(alpha=1.0, size=32) {
+    input x: [size, size, 3]
+    let c = make_divisible(16 * alpha)
+    h = conv2d(c, 3, padding='same')
+    repeat 2 as i carry h {
+        h = h -> conv2d(c, 3, padding='same')
+    }
+    for (k, e) in ((3, 1), (5, 2)) carry h {
+        h = h -> conv2d(c * e, k, padding='same' if k == 3 else 'valid')
+    }
+    for v in (1, 2) {
+        dense(v)
+    }
+    assert params() < 10_000_000, "too big"
+    output h
+}
+
+network small = mb(alpha=0.5)
+"""
+
+
+def test_language_v2_constructs():
+    # let, fn, allow, tensor parameters, parameterised networks and instances, carry, for with
+    # unpacking, conditional expressions, assert, output, digit groups, several inputs
+    assert format_source(V2) == V2_CANONICAL
+    assert format_source(V2_CANONICAL) == V2_CANONICAL
+    _same_meaning(V2, V2_CANONICAL)
+    two = "network two{input a:[4];input b:[4]\nx=a->dense(3)\ny=b->dense(3)\noutput x,y}"
+    assert format_source(two) == ("network two {\n    input a: [4]\n    input b: [4]\n    x = a -> dense(3)\n"
+                                  "    y = b -> dense(3)\n    output x, y\n}\n")
+
+
 def test_semicolons_trailing_commas_and_tuples():
     text = "network n{input x:[4,]\ndense(units=(3,)[0],);dense(2)}"
     assert format_source(text) == (

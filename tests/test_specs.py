@@ -73,6 +73,10 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "resnet18.net": (sum(resnet18_counts()), resnet18_counts()[0]),
     "resnet50.net": (25_636_712, 25_583_592),
     "mobilenetv2.net": (3_538_984, 3_504_872),
+    "unet.net": (31031745, 31031745),
+    "tcn1d.net": (38538, 38538),
+    "c3d.net": (734821, 734821),
+    "nasnet.net": (5_326_716, 5_289_978),
     "mobilenetv3small.net": (2_554_968, 2_542_856),       # keras.applications' count_params()
     "efficientnetb0.net": (5_330_571, 5_288_548),
     "convnext_tiny.net": (28_589_128, 28_589_128),

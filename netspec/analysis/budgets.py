@@ -83,7 +83,10 @@ def _notes(net: NetworkReport, items: list[tuple[str, int]], total: int, show) -
 
 
 def check_budgets(net: NetworkReport, budgets: Budgets, memory: MemoryEstimate | None = None) -> list[Diagnostic]:
-    """An error for each figure of ``net`` over its budget (E504 params, E505 MACs, E506 memory)."""
+    """An error for each figure of ``net`` over its budget (E504 params, E505 MACs, E506 memory).
+
+    A budget on a figure that depends on unknown sizes is a W119 warning instead.
+    """
     out: list[Diagnostic] = []
     if not net.ok:
         return out
@@ -95,6 +98,15 @@ def check_budgets(net: NetworkReport, budgets: Budgets, memory: MemoryEstimate |
             f"--max-params {budgets.params_text or budgets.params} ({budgets.params:,}); the largest layers:",
             span, _notes(net, items, net.total_params, lambda v: f"{v:,} parameters")))
     macs = net.macs
+    unknown = []
+    if budgets.macs is not None and macs is None:
+        unknown.append(f"--max-macs {budgets.macs_text or budgets.macs}")
+    if budgets.memory is not None and (memory is None or memory.total is None):
+        unknown.append(f"--max-memory {budgets.memory_text or budgets.memory}")
+    if unknown:
+        out.append(Diagnostic.warning(
+            "W119", f"network {net.name!r}: {' and '.join(unknown)} cannot be checked: the figure depends on sizes "
+            "that are not known (give --input-shape to check at concrete sizes)", span))
     if budgets.macs is not None and macs is not None and macs > budgets.macs:
         items = [(k, v.macs) for k, v in net.layers.items() if v.macs]
         out.append(Diagnostic.error(

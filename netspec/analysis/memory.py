@@ -107,24 +107,33 @@ def _size(shape: Shape | None) -> int | None:
     return math.prod(shape)  # type: ignore[arg-type]
 
 
-def _image(shape: Shape, fmt: str) -> tuple[int, int, int]:
-    return (shape[0], shape[1], shape[2]) if fmt == "channels_last" else (shape[1], shape[2], shape[0])  # type: ignore[return-value]
+def _spatial(shape: Shape, fmt: str) -> tuple[tuple[int, ...], int]:
+    """(spatial sizes, channels) of a per-sample shape in ``fmt``."""
+    if fmt == "channels_last":
+        return tuple(shape[:-1]), shape[-1]  # type: ignore[return-value]
+    return tuple(shape[1:]), shape[0]  # type: ignore[return-value]
 
 
-def _padded(padding: Any, shape: Shape, fmt: str, size: tuple[int, int], strides: tuple[int, int],
-            dilation: tuple[int, int]) -> int:
-    """Values per sample of the padded copy a window op makes (0 when nothing is padded)."""
-    h, w, c = _image(shape, fmt)
+def _pads(padding: Any, lengths: tuple[int, ...], size: tuple[int, ...], strides: tuple[int, ...],
+          dilation: tuple[int, ...]) -> tuple[tuple[int, int], ...]:
+    """(begin, end) per spatial axis, as the executor pads (``numpy_exec._pads``)."""
     if padding == "valid":
-        return 0
+        return ((0, 0),) * len(size)
     if padding == "same":
-        (t, b), (left, right) = (same_padding(h, size[0], strides[0], dilation[0]),
-                                 same_padding(w, size[1], strides[1], dilation[1]))
-    else:
-        (t, b), (left, right) = padding
-    if not (t or b or left or right):
+        return tuple(same_padding(n, k, st, d) for n, k, st, d in zip(lengths, size, strides, dilation))
+    if padding == "causal":
+        return tuple((d * (k - 1), 0) for k, d in zip(size, dilation))
+    return tuple(tuple(p) for p in padding)  # type: ignore[misc]
+
+
+def _padded(padding: Any, shape: Shape, fmt: str, size: tuple[int, ...], strides: tuple[int, ...],
+            dilation: tuple[int, ...]) -> int:
+    """Values per sample of the padded copy a window op makes (0 when nothing is padded)."""
+    lengths, c = _spatial(shape, fmt)
+    pads = _pads(padding, lengths, size, strides, dilation)
+    if not any(b or e for b, e in pads):
         return 0
-    return (h + t + b) * (w + left + right) * c
+    return math.prod(n + b + e for n, (b, e) in zip(lengths, pads)) * c
 
 
 # An activation step run on one thread: (output always new even in place, peak values per input value
@@ -171,26 +180,42 @@ def _step_rule(node: Node, ins: list[Shape], out_shape: Shape, donate: bool, fmt
     op = node.op
     if is_view(node):
         return "view", 0.0, 0
-    if op in ("conv2d", "depthwise_conv2d", "separable_conv2d"):
+    kind = op.rstrip("0123456789d") if op[-2:-1].isdigit() else op  # conv2d -> conv, ...
+    if op.endswith("_transpose"):
+        # One product (cells, C_in) @ (C_in, taps*filters), a zeroed canvas of the full span, and a
+        # copy when 'same' crops the canvas.
+        lengths, _ = _spatial(x, fmt)
+        outs, f = _spatial(out_shape, fmt)
+        full = [(n - 1) * st + (k - 1) * d + 1 for n, k, st, d in zip(lengths, a.kernel_size, a.strides,
+                                                                      a.dilation_rate)]
+        begins = [0 if a.padding == "valid" else max(fl - o, 0) // 2 for fl, o in zip(full, outs)]
+        canvas = math.prod(max(fl, b + o) for fl, b, o in zip(full, begins, outs)) * f
+        cols = math.prod(lengths) * math.prod(a.kernel_size) * f
+        cropped = canvas != out
+        act = _fused_activation_extra(a.activation, out)
+        return "new", cols + canvas + (out if cropped else 0) + act, 0
+    if kind in ("conv", "depthwise_conv", "separable_conv"):
         pad = _padded(a.padding, x, fmt, a.kernel_size, a.strides, a.dilation_rate)
         act = _fused_activation_extra(a.activation, out)
-        h, w, c = _image(x, fmt)
-        if op == "depthwise_conv2d":
+        lengths, c = _spatial(x, fmt)
+        outs, f = _spatial(out_shape, fmt)
+        taps = math.prod(a.kernel_size)
+        if kind == "depthwise_conv":
             return "new", pad + 2 * out + act, 0  # the zeroed sum and one tap's product
-        if op == "separable_conv2d":
-            ho, wo, _ = _image(out_shape, fmt)
-            mid = ho * wo * c * a.depth_multiplier
-            return "new", max(pad + 2 * mid, mid + out) + act, _im2col(c * a.depth_multiplier, a.filters, ho, wo, batch)
-        ho, wo, f = _image(out_shape, fmt)
-        k = a.kernel_size[0] * a.kernel_size[1] * c
+        if kind == "separable_conv":
+            mid = math.prod(outs) * c * a.depth_multiplier
+            return "new", max(pad + 2 * mid, mid + out) + act, _im2col(c * a.depth_multiplier, a.filters, outs, batch)
+        k = taps * c
         if a.groups > 1:
-            return "new", pad + out + ho * wo * k + out + act, 0  # patches and the grouped product
-        if a.kernel_size == (1, 1) and a.strides == (1, 1) and fmt == "channels_last":
+            return "new", pad + out + math.prod(outs) * k + out + act, 0  # patches and the grouped product
+        if taps == 1 and all(st == 1 for st in a.strides) and fmt == "channels_last":
             return "new", pad + out + act, 0
-        return "new", pad + out + act, _im2col(k, f, ho, wo, batch)
-    if op in ("maxpool2d", "avgpool2d"):
-        return "new", _padded(a.padding, x, fmt, a.pool_size, a.strides, (1, 1)) + out, 0
-    if op in ("global_avgpool2d", "global_maxpool2d"):
+        return "new", pad + out + act, _im2col(k, f, outs, batch)
+    if kind in ("maxpool", "avgpool"):
+        return "new", _padded(a.padding, x, fmt, a.pool_size, a.strides, (1,) * len(a.pool_size)) + out, 0
+    if op.startswith("upsampling") and getattr(a, "interpolation", "nearest") != "nearest":
+        return "new", out + out // a.size[1] if len(a.size) > 1 else 2 * out, 0  # the row pass, then columns
+    if op.startswith(("global_avgpool", "global_maxpool")):
         return "new", 3 * out, 0  # the float64 mean, then its float32 copy
     if op == "flatten":
         return ("view", 0.0, 0) if fmt == "channels_last" or len(x) < 3 else ("new", out, 0)
@@ -215,13 +240,15 @@ def _step_rule(node: Node, ins: list[Shape], out_shape: Shape, donate: bool, fmt
     return "new", float(out), 0
 
 
-def _im2col(k: int, f: int, ho: int, wo: int, batch: int) -> int:
+def _im2col(k: int, f: int, outs: tuple[int, ...], batch: int) -> int:
     """Values of the im2col buffer of one chunk (the executor's ``_chunk_pixels`` / ``_chunks``, one thread)."""
     pixels = max(256, CHUNK_BYTES // (4 * max(k, f)))
-    if ho * wo >= pixels:
-        m = max(1, pixels // wo) * wo
+    per_row = math.prod(outs[1:])
+    cells = outs[0] * per_row
+    if cells >= pixels:
+        m = max(1, pixels // per_row) * per_row
     else:
-        m = min(max(1, pixels // (ho * wo)), batch) * ho * wo
+        m = min(max(1, pixels // cells), batch) * cells
     return m * k
 
 

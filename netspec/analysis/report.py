@@ -74,6 +74,16 @@ def _num(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
 
 
+def _shape(net: NetworkReport, name: str, shape: Any) -> Any:
+    """A tensor's shape, with the symbolic pass's formulas where it has them."""
+    sym = net.symbolic
+    if sym is not None and sym.shapes.get(name) is not None:
+        from ..core.symbolic import shown
+
+        return tuple(shown(d) for d in sym.shapes[name])
+    return shape
+
+
 def format_table(net: NetworkReport, options: AnalysisOptions | None = None) -> str:
     """One network as a table of layers and its totals.
 
@@ -92,10 +102,10 @@ def format_table(net: NetworkReport, options: AnalysisOptions | None = None) -> 
     inp = inputs[0] if inputs else None
     head = f"network {net.name}"
     if len(inputs) == 1 and inp is not None and len(net.outputs) <= 1:
-        head += f"  (input {inp.name}: {format_shape(inp.shape)}, {inp.data_format})"
+        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
     elif inp is not None:
-        shown = ", ".join(f"{i.name}: {format_shape(i.shape)}" for i in inputs)
-        outs = ", ".join(f"{o}: {format_shape(s)}" for o, s in zip(net.outputs, net.output_shapes))
+        shown = ", ".join(f"{i.name}: {format_shape(_shape(net, i.name, i.shape))}" for i in inputs)
+        outs = ", ".join(f"{o}: {format_shape(_shape(net, o, s))}" for o, s in zip(net.outputs, net.output_shapes))
         head += (f"  ({'inputs' if len(inputs) > 1 else 'input'} {shown}, {inp.data_format}; "
                  f"{'outputs' if len(net.outputs) > 1 else 'output'} {outs})")
     options = options or AnalysisOptions()
@@ -103,9 +113,10 @@ def format_table(net: NetworkReport, options: AnalysisOptions | None = None) -> 
     rows = [("layer", "op", "output shape", "params", "MACs", "FLOPs", "RF")]
     for i in inputs:
         first_rf = "x".join("1" * (len(i.shape) - 1)) if 2 <= len(i.shape) <= 4 else "-"
-        rows.append((i.name, "input", format_shape(i.shape), "0", "0", "0", first_rf))
+        rows.append((i.name, "input", format_shape(_shape(net, i.name, i.shape)), "0", "0", "0", first_rf))
     for row in fold_rows(net, options.depth, flops):
-        rows.append((row.name, row.op, format_shape(row.shape), _num(row.params), _num(row.macs), _num(row.flops),
+        rows.append((row.name, row.op, format_shape(_shape(net, row.name, row.shape)), _num(row.params),
+                     _num(row.macs), _num(row.flops),
                      _rf(row.rf)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {3, 4, 5}
@@ -123,7 +134,7 @@ def _head(net: NetworkReport) -> str:
     inp = net.graph.input if net.graph is not None else None
     head = f"network {net.name}"
     if inp is not None:
-        head += f"  (input {inp.name}: {format_shape(inp.shape)}, {inp.data_format})"
+        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
     return head
 
 
@@ -132,12 +143,15 @@ def _totals(net: NetworkReport, options: AnalysisOptions | None = None,
     options = options or AnalysisOptions()
     flops = layer_flops(net) if flops is None else flops
     trainable, non_trainable = net.params
-    return [
+    lines = [
         f"params:            {net.total_params:,} (trainable {trainable:,}, non-trainable {non_trainable:,})",
         f"MACs:              {_num(net.macs)} per sample",
         *flops_lines(net, flops),
         *memory_lines(net, options),
     ]
+    if net.symbolic is not None:
+        lines += net.symbolic.valid_text()
+    return lines
 
 
 def format_summary(net: NetworkReport, options: AnalysisOptions | None = None) -> str:
@@ -158,6 +172,7 @@ def format_summary(net: NetworkReport, options: AnalysisOptions | None = None) -
 
 
 def _json_shape(shape: Shape | None) -> list | None:
+    """A shape with its batch axis (null); a symbolic size is its formula, a string."""
     return None if shape is None else [None, *shape]
 
 
@@ -173,7 +188,7 @@ def network_json(net: NetworkReport, options: AnalysisOptions | None = None) -> 
             "name": node.name,
             "op": node.op,
             "inputs": list(node.inputs),
-            "output_shape": _json_shape(info.shape),
+            "output_shape": _json_shape(_shape(net, node.name, info.shape)),
             "params": info.params,
             "trainable_params": info.trainable,
             "non_trainable_params": info.non_trainable,
@@ -188,13 +203,15 @@ def network_json(net: NetworkReport, options: AnalysisOptions | None = None) -> 
     trainable, non_trainable = net.params
     ok = net.ok
     # A network with errors has no totals: null, so that "not computed" never reads as zero.
-    return {
+    first_in = net.inputs[0].name if net.inputs else ""
+    first_out = net.outputs[0] if net.outputs else ""
+    result = {
         "name": net.name,
         "ok": ok,
-        "input_shape": _json_shape(net.input_shape),
-        "output_shape": _json_shape(net.output_shape) if ok else None,
-        "inputs": [{"name": i.name, "shape": _json_shape(i.shape)} for i in net.inputs],
-        "outputs": [{"name": o, "shape": _json_shape(s) if ok else None}
+        "input_shape": _json_shape(_shape(net, first_in, net.input_shape)),
+        "output_shape": _json_shape(_shape(net, first_out, net.output_shape)) if ok else None,
+        "inputs": [{"name": i.name, "shape": _json_shape(_shape(net, i.name, i.shape))} for i in net.inputs],
+        "outputs": [{"name": o, "shape": _json_shape(_shape(net, o, s)) if ok else None}
                     for o, s in zip(net.outputs, net.output_shapes)] if ok else [],
         "data_format": graph.input.data_format if graph is not None else None,
         "params": {"total": trainable + non_trainable, "trainable": trainable, "non_trainable": non_trainable}
@@ -205,6 +222,10 @@ def network_json(net: NetworkReport, options: AnalysisOptions | None = None) -> 
         **analysis_json(net, options or AnalysisOptions(), flops),
         "layers": layers,
     }
+    if net.symbolic is not None:
+        result["symbols"] = list(net.symbolic.symbols)
+        result["valid_sizes"] = net.symbolic.valid_sizes() if ok else None
+    return result
 
 
 def to_json(report: FileReport, networks: list[NetworkReport] | None = None, strict: bool = False,

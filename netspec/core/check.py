@@ -68,13 +68,18 @@ class LayerInfo:
         return self.trainable + self.non_trainable
 
     @property
-    def receptive_field(self) -> tuple[int, ...] | str | None:
-        """One size per spatial axis (``(h, w)`` for images) in input cells, ``'global'``, or None."""
+    def receptive_field(self) -> tuple[int | str, ...] | str | None:
+        """One size per spatial axis (``(h, w)`` for images) in input cells, ``'global'``, or None.
+
+        An axis along which the layer (or one before it) mixes every
+        position, such as ``softmax(axis=1)``, is ``'global'`` on its own:
+        ``('global', 5)``.
+        """
         if self.rf is None:
             return None
         if self.rf[0] == "global":
             return "global"
-        return tuple(math.ceil(r) for r in self.rf[1])
+        return tuple("global" if r == math.inf else math.ceil(r) for r in self.rf[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,8 @@ class NetworkReport:
     #: Every node the checker took, in order, with its info (None where it failed), unused and
     #: failed ones included, even when ``graph`` is None: what an editor shows at each line.
     checked: tuple[tuple[Node, LayerInfo | None], ...] = field(default=(), compare=False, repr=False)
+    #: The symbolic pass's report (:mod:`netspec.core.symbolic`) when the input has symbolic sizes.
+    symbolic: Any = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -169,6 +176,63 @@ def input_rf(shape: Shape, data_format: str) -> RF:
     return ("window", (1,) * n, (1,) * n) if 1 <= n <= 3 else None
 
 
+def _axis_index(axis: Any, rank: int) -> int | None:
+    """A Keras axis (counting the batch axis) as an index into the shape without it."""
+    if isinstance(axis, bool) or not isinstance(axis, int):
+        return None
+    a = axis if axis >= 0 else rank + 1 + axis
+    return a - 1 if 1 <= a <= rank else None
+
+
+#: Ops that mix every position along the axes named by their ``axis`` argument.
+_AXIS_MIXING = ("softmax", "log_softmax", "sparsemax", "layernorm", "unit_normalization")
+
+
+def mixed_axes(op: str, attrs: Any, shape: Shape) -> set[int]:
+    """Indices (into ``shape``, no batch axis) along which ``op`` mixes every position.
+
+    ``dense`` acts on the last axis, ``softmax`` and the normalizations over
+    their ``axis``, ``groupnorm`` over everything but the batch.
+
+    >>> from netspec.core import ops
+    >>> sorted(mixed_axes("softmax", ops.Softmax(axis=1), (16, 16, 3)))
+    [0]
+    >>> sorted(mixed_axes("dense", None, (3, 16, 16))), sorted(mixed_axes("relu", None, (16, 16, 3)))
+    ([2], [])
+    """
+    rank = len(shape)
+    if op == "dense":
+        return {rank - 1}
+    if op == "groupnorm":
+        return set(range(rank))
+    if op in _AXIS_MIXING:
+        axis = getattr(attrs, "axis", -1)
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        return {i for i in (_axis_index(a, rank) for a in axes) if i is not None}
+    return set()
+
+
+def _spatial_positions(shape: Shape, data_format: str) -> list[int]:
+    n = len(shape) - 1
+    return list(range(n)) if data_format == "channels_last" else list(range(1, n + 1))
+
+
+def _global_along(op: str, attrs: Any, in_shapes: list[Shape], rf: RF, data_format: str) -> RF:
+    """``rf`` made global along the spatial axes the op mixes (issue 9 item 1)."""
+    if rf is None or rf[0] != "window" or not in_shapes or OPS[op].rf != "identity":
+        return rf
+    shape = in_shapes[0]
+    fmt = getattr(attrs, "data_format", None) or data_format
+    mixed = mixed_axes(op, attrs, shape)
+    positions = _spatial_positions(shape, fmt)
+    if not mixed or len(positions) != len(rf[1]):
+        return rf
+    reach = tuple(math.inf if pos in mixed else r for pos, r in zip(positions, rf[1]))
+    if all(r == math.inf for r in reach):
+        return ("global",)
+    return ("window", reach, rf[2])
+
+
 def _next_rf(node_op: str, attrs: Any, rfs: list[RF]) -> RF:
     opdef = OPS[node_op]
     first = rfs[0]
@@ -205,9 +269,12 @@ class NodeProblem(Exception):
 
 
 def analyze_node(
-    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF], trainable: bool = True
+    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF], data_format: str = "channels_last",
+    trainable: bool = True
 ) -> tuple[LayerInfo, list[tuple[str, str, str | None]]]:
     """Check one node given its inputs; returns its info and its warnings.
+
+    ``data_format`` is the network's layout (for ops without their own).
 
     ``attrs`` must be normalized (see :meth:`netspec.core.ops.OpDef.normalize`).
     Raises :class:`NodeProblem` for an error.  With ``trainable`` false
@@ -248,7 +315,7 @@ def analyze_node(
         weights = tuple(dataclasses.replace(w, trainable=False) for w in weights)
     n_trainable = sum(w.size for w in weights if w.trainable)
     non_trainable = sum(w.size for w in weights if not w.trainable)
-    rf = _next_rf(op, attrs, in_rfs)
+    rf = _global_along(op, attrs, in_shapes, _next_rf(op, attrs, in_rfs), data_format)
     return LayerInfo(shape, weights, n_trainable, non_trainable, macs, rf), warnings
 
 
@@ -321,7 +388,7 @@ class GraphChecker:
             return None
         try:
             info, warns = analyze_node(node.op, attrs, in_shapes, [self.rfs[i] for i in node.inputs],  # type: ignore[arg-type]
-                                       node.trainable)
+                                       self.format, node.trainable)
         except NodeProblem as problem:
             notes = []
             if problem.input_index is not None:

@@ -75,7 +75,9 @@ CODES: dict[str, str] = {
     "E405": "wrong input rank for the op",
     "E406": "reshape to a different number of elements",
     "E407": "dropout noise_shape does not fit the input",
+    "E410": "transposed convolution TensorFlow cannot compute ('same', even window, output_padding 0)",
     "E415": "glu halves an axis whose size is odd",
+    "E421": "--input-shape does not fit the network's input",
     "E501": "size or count too large to build",
     "E502": "nesting too deep",
     "E503": "network too large (too many layers or repetitions)",
@@ -100,6 +102,12 @@ CODES: dict[str, str] = {
     "W104": "stride larger than the window: inputs are skipped",
     "W105": "layer computed but never used: it does not reach the output",
     "W106": "channels_first network: an axis argument left at its default -1 acts along a spatial axis",
+    "W107": "a default statement reaches no layer",
+    "W110": "transposed convolution kernel not a multiple of its stride (checkerboard artifacts)",
+    "W111": "center_crop larger than its input: Keras resizes instead of cropping",
+    "W116": "merge matches only for some input sizes: it narrows the valid sizes",
+    "W117": "an op's size rule cannot be followed on symbolic sizes: its output size is unknown",
+    "W119": "a budget cannot be checked: the figure depends on sizes that are not known",
 }
 
 

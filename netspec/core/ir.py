@@ -48,14 +48,21 @@ Shape = tuple[Dim, ...]
 class Input:
     """The network's input tensor: its name, shape without batch, and layout.
 
+    A ``None`` size is symbolic: ``symbols`` names it (the identifier the
+    spec wrote, or None for ``?``), one entry per axis; see
+    :mod:`netspec.core.symbolic`.
+
     >>> Input("x", (3, 32, 32), "channels_first").data_format
     'channels_first'
+    >>> Input("x", (None, None, 3), symbols=("H", "W", None)).symbols
+    ('H', 'W', None)
     """
 
     name: str
     shape: Shape
     data_format: str = "channels_last"
     span: Span | None = field(default=None, compare=False, repr=False)
+    symbols: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -446,6 +446,9 @@ class OpDef:
     rf: str = "identity"
     merge: bool = False
     flops: Callable[[Any, list[Shape], Shape, int | None], int | None] | None = None
+    #: ``explain(attrs, in_shapes, out_shape)`` -> :class:`netspec.core.explain.Explanation`: the
+    #: arithmetic behind the op's output size and MACs (``check --explain``); optional.
+    explain: Callable[[Any, list[Shape], Shape], Any] | None = None
 
     def normalize(self, attrs: Any, default_format: str) -> Any:
         """Fill in what defaults to the network (``data_format``) or to another argument.
@@ -513,6 +516,23 @@ def _dense_weights(a: Dense, shapes: list[Shape]) -> list[WeightSpec]:
 
 def _dense_macs(a: Dense, shapes: list[Shape], out: Shape) -> int | None:
     return _mul(_prod(out), shapes[0][-1])
+
+
+def _flatten_explain(a: Flatten, shapes: list[Shape], out: Shape) -> Any:
+    from .explain import Explanation
+
+    dims = shapes[0]
+    if any(d is None for d in dims):
+        return Explanation((f"flatten: the product of {_fmt(dims)}, unknown while a size is unknown",))
+    return Explanation((f"flatten: {'*'.join(map(str, dims))} = {math.prod(dims):,} values per sample",))  # type: ignore[arg-type]
+
+
+def _dense_explain(a: Dense, shapes: list[Shape], out: Shape) -> Any:
+    from .explain import Explanation
+
+    n = shapes[0][-1]
+    return Explanation((f"last axis: {n} inputs -> units = {a.units} outputs (every output reads every input)",),
+                       str(n))
 
 
 def _dense_warnings(a: Dense, shapes: list[Shape]):
@@ -667,10 +687,11 @@ ACTIVATION_OPS = (
 )
 
 _DEFS: list[OpDef] = [
-    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global", flops=_zero_flops),
+    OpDef("flatten", Flatten, "Flatten", "flatten", _flatten_infer, ("Flatten",), rf="global", flops=_zero_flops,
+          explain=_flatten_explain),
     OpDef("reshape", Reshape, "Reshape", "reshape", _reshape_infer, ("Reshape",), rf="global", flops=_zero_flops),
     OpDef("dense", Dense, "Dense", "dense", _dense_infer, ("Dense",), _dense_weights, _dense_macs,
-          _dense_warnings, flops=_weighted_flops),
+          _dense_warnings, flops=_weighted_flops, explain=_dense_explain),
     OpDef("dropout", Dropout, "Dropout", "dropout", _dropout_infer, ("Dropout",), flops=_zero_flops),
     OpDef("batchnorm", BatchNorm, "BatchNormalization", "batch_normalization", _batchnorm_infer,
           ("BatchNormalization", "batch_normalization", "batchnormalization"), _batchnorm_weights,

@@ -27,6 +27,7 @@ from typing import Any
 
 from . import argtypes as at
 from .argtypes import ArgError, KerasObject, format_value
+from .explain import explain_resample, explain_window
 from .ir import Shape
 from .ops import (
     GLOROT,
@@ -880,18 +881,20 @@ def _resample_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -
 
 def _conv_def(name: str, cls: type, keras: str, auto: str, aliases: tuple[str, ...]) -> OpDef:
     return OpDef(name, cls, keras, auto, _conv_infer(name), aliases, _conv_weights(name), _conv_macs(name),
-                 _conv_warnings(name), _conv_validate, _conv_window, "window", flops=_weighted_flops)
+                 _conv_warnings(name), _conv_validate, _conv_window, "window", flops=_weighted_flops,
+                 explain=explain_window)
 
 
 def _depthwise_def(name: str, cls: type, keras: str, auto: str, aliases: tuple[str, ...]) -> OpDef:
     return OpDef(name, cls, keras, auto, _conv_infer(name), aliases, _depthwise_weights(name), _depthwise_macs,
-                 _conv_warnings(name), _conv_validate, _conv_window, "window", flops=_weighted_flops)
+                 _conv_warnings(name), _conv_validate, _conv_window, "window", flops=_weighted_flops,
+                 explain=explain_window)
 
 
 def _separable_def(name: str, cls: type, keras: str, auto: str, aliases: tuple[str, ...]) -> OpDef:
     return OpDef(name, cls, keras, auto, _conv_infer(name), aliases, _separable_weights(name),
                  _separable_macs(name), _conv_warnings(name), _conv_validate, _conv_window, "window",
-                 flops=_weighted_flops)
+                 flops=_weighted_flops, explain=explain_window)
 
 
 def _transpose_def(n: int, cls: type) -> OpDef:
@@ -908,7 +911,8 @@ def _pool_def(kind: str, n: int, cls: type) -> OpDef:
     snake = f"{'max_pooling' if kind == 'max' else 'average_pooling'}{n}d"
     short = f"{'MaxPool' if kind == 'max' else 'AvgPool'}{n}D"
     return OpDef(name, cls, keras, snake, _pool_infer(name), (keras, short, snake, f"{kind}_pool{n}d"),
-                 warnings=_pool_warnings(name), window=_pool_window, rf="window", flops=_pool_flops(kind))
+                 warnings=_pool_warnings(name), window=_pool_window, rf="window", flops=_pool_flops(kind),
+                 explain=explain_window)
 
 
 def _global_def(kind: str, n: int, cls: type) -> OpDef:
@@ -940,14 +944,14 @@ SPATIAL_DEFS: list[OpDef] = [
     *[_global_def(kind, n, cls) for n, cls in ((1, GlobalPool1D), (2, GlobalPool2D), (3, GlobalPool3D))
       for kind in ("avg", "max")],
     *[OpDef(f"zeropad{n}d", cls, f"ZeroPadding{n}D", f"zero_padding{n}d", _zeropad_infer(f"zeropad{n}d", n),
-            (f"ZeroPadding{n}D", f"zero_padding{n}d"), flops=_zero_flops)
+            (f"ZeroPadding{n}D", f"zero_padding{n}d"), flops=_zero_flops, explain=explain_resample("pad"))
       for n, cls in ((1, ZeroPad1D), (2, ZeroPad2D), (3, ZeroPad3D))],
     *[OpDef(f"cropping{n}d", cls, f"Cropping{n}D", f"cropping{n}d", _cropping_infer(f"cropping{n}d", n),
-            (f"Cropping{n}D",), flops=_zero_flops)
+            (f"Cropping{n}D",), flops=_zero_flops, explain=explain_resample("crop"))
       for n, cls in ((1, Cropping1D), (2, Cropping2D), (3, Cropping3D))],
     *[OpDef(f"upsampling{n}d", cls, f"UpSampling{n}D", f"up_sampling{n}d", _upsampling_infer(f"upsampling{n}d", n),
             (f"UpSampling{n}D", f"up_sampling{n}d"), window=_upsampling_window, rf="window",
-            flops=_resample_flops)
+            flops=_resample_flops, explain=explain_resample("up"))
       for n, cls in ((1, UpSampling1D), (2, UpSampling2D), (3, UpSampling3D))],
     OpDef("resizing", Resizing, "Resizing", "resizing", _resize_infer("resizing"), ("Resizing",), rf="global",
           flops=_resample_flops),

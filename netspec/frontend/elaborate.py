@@ -148,26 +148,30 @@ class FileReport:
 
 
 def check_source(text: str, filename: str = "<string>", silence: Iterable[str] = (),
-                 base_dir: str | os.PathLike | None = None) -> FileReport:
+                 base_dir: str | os.PathLike | None = None,
+                 input_shape: tuple[int, ...] | None = None) -> FileReport:
     """Parse, elaborate and check ``.net`` text; never raises for a bad spec.
 
     >>> check_source("network n {\\n  input x: [4]\\n  dense(2)\\n}\\n").networks[0].total_params
     10
     """
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    return _Program(silence).check(filename, text, base / filename if base_dir is not None else None)
+    return _Program(silence, input_shape).check(filename, text, base / filename if base_dir is not None else None)
 
 
-def check_file(path: str | os.PathLike, silence: Iterable[str] = ()) -> FileReport:
+def check_file(path: str | os.PathLike, silence: Iterable[str] = (),
+               input_shape: tuple[int, ...] | None = None) -> FileReport:
     """Parse, elaborate and check a ``.net`` file; never raises for a bad spec.
 
-    A file that cannot be read gives an E603 diagnostic.
+    A file that cannot be read gives an E603 diagnostic.  ``input_shape``
+    (sizes without the batch axis) replaces each network's symbolic input
+    sizes with concrete ones, as ``check --input-shape`` does.
 
     >>> [d.code for d in check_file("no/such/file.net").all_diagnostics]
     ['E603']
     """
     path = Path(path)
-    program = _Program(silence)
+    program = _Program(silence, input_shape)
     try:
         data = read_spec_bytes(path)
     except OSError as err:
@@ -243,8 +247,9 @@ _RESERVED_FNS = frozenset(("channels", "shape", *BUILTINS, *TOTALS))
 
 
 class _Program:
-    def __init__(self, silence: Iterable[str]):
+    def __init__(self, silence: Iterable[str], input_shape: tuple[int, ...] | None = None):
         self.silence = tuple(silence)
+        self.input_shape = input_shape
         self.units: dict[Path, _Unit] = {}
         self.by_source: dict[int, _Unit] = {}
         self.loading: list[tuple[Path, Span | None]] = []
@@ -449,10 +454,10 @@ class _Program:
                 for c in stmt.codes:
                     code = c.id.upper()
                     if not code.startswith("W") or code not in CODES:
-                        known = [k for k in CODES if k.startswith("W")]
+                        what = "an error, which cannot be silenced" if code in CODES else "not a warning code"
                         self.diags.append(Diagnostic.error(
-                            "E221", f"unknown warning code {clip(c.id)!r} (allow takes {', '.join(known)})"
-                            + did_you_mean(code, known), c.span))
+                            "E221", f"allow: {clip(c.id)!r} is {what} (the warning codes are listed "
+                            "in docs/diagnostics.md)", c.span))
                     codes.add(code)
                 end = len(unit.source.text) if file_level else body[-1].span.end
                 self.allows.append((unit.source, 0 if file_level else stmt.span.start, end, frozenset(codes)))

@@ -62,7 +62,8 @@ def to_source(graph: Graph) -> str:
     lines = [f"network {graph.name} {{"]
     bound: dict[str, str] = {}
     for inp in graph.inputs:
-        dims = ", ".join("?" if d is None else str(d) for d in inp.shape)
+        names = tuple(inp.symbols) + (None,) * len(inp.shape)
+        dims = ", ".join((names[i] or "?") if d is None else str(d) for i, d in enumerate(inp.shape))
         layout = " channels_first" if inp.data_format == "channels_first" else ""
         lines.append(f"    input {inp.name}: [{dims}]{layout}")
         bound[inp.name] = inp.name

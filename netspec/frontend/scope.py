@@ -64,7 +64,7 @@ class Scope:
     file-level values).
     """
 
-    __slots__ = ("parent", "tensors", "values", "defaults", "spans", "kind", "rebound")
+    __slots__ = ("parent", "tensors", "values", "defaults", "spans", "kind", "rebound", "caller")
 
     def __init__(self, parent: Scope | None = None, tensors: dict | None = None, values: dict | None = None,
                  kind: str = ""):
@@ -74,6 +74,8 @@ class Scope:
         self.defaults: dict[str, dict[str, tuple[Any, Span]]] = {}
         self.spans: dict[str, Span] = {}
         self.kind = kind
+        #: In a block's body: the scope of the call, whose defaults reach the block (names do not).
+        self.caller: Scope | None = None
         #: In a carry scope: the carried names rebound in the current pass, and where.
         self.rebound: dict[str, Span] = {}
 
@@ -122,13 +124,27 @@ class Scope:
         return out
 
     def defaults_for(self, op: str) -> dict[str, tuple[Any, Span]]:
-        chain = []
+        """The ``default`` arguments for ``op`` here: this body's and the enclosing ones', then,
+        past a block's body, those of the scope that called it; the nearest wins.
+
+        >>> net = Scope(kind="body")
+        >>> net.defaults["conv2d"] = {"use_bias": (False, None), "padding": ("same", None)}
+        >>> body = Scope(Scope(), kind="body")
+        >>> body.caller = net
+        >>> body.defaults["conv2d"] = {"padding": ("valid", None)}
+        >>> sorted((k, v) for k, (v, _) in body.defaults_for("conv2d").items())
+        [('padding', 'valid'), ('use_bias', False)]
+        """
+        merged: dict[str, tuple[Any, Span]] = {}
         scope: Scope | None = self
         while scope is not None:
-            if op in scope.defaults:
-                chain.append(scope.defaults[op])
-            scope = scope.parent
-        merged: dict[str, tuple[Any, Span]] = {}
-        for d in reversed(chain):
-            merged.update(d)
+            caller: Scope | None = None
+            lexical: Scope | None = scope
+            while lexical is not None:
+                for key, entry in lexical.defaults.get(op, {}).items():
+                    merged.setdefault(key, entry)
+                if caller is None:
+                    caller = lexical.caller
+                lexical = lexical.parent
+            scope = caller
         return merged

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.argtypes import MAX_SIZE, ArgError, clip, did_you_mean, format_value, type_name
-from ..core.check import GraphChecker, NetworkReport
+from ..core.check import GraphChecker, NetworkReport, _position
 from ..core.diagnostics import Diagnostic, Note
 from ..core.ir import Input, Node
 from ..core.ops import ALIASES, OPS, arg_names, canonical_op, make_attrs
@@ -101,6 +101,9 @@ class NetworkElaborator(ExpressionEvaluator):
         self.name_spans: dict[int, Span] = {}
         self.passes = 1  # how many times the innermost repeat body runs in all
         self.outputs: tuple[str, ...] | None = None  # set by the output statement
+        #: Each ``default`` statement run, with its values' span ids, and which of those a call took.
+        self.default_stmts: dict[int, tuple[S.DefaultStmt, list[int], tuple]] = {}
+        self.defaults_used: set[int] = set()
 
     # driver
     def run(self) -> NetworkReport:
@@ -125,6 +128,7 @@ class NetworkElaborator(ExpressionEvaluator):
         except Abort as err:
             return self._failed(err.diag)
         scope = Scope(params, kind="body")
+        self.first_input = inputs[0]
         graph_inputs: list[Input] = []
         for stmt in inputs:
             if stmt.name in scope.spans:
@@ -154,9 +158,31 @@ class NetworkElaborator(ExpressionEvaluator):
             self.diags.append(err.diag)
             cur = POISON
         outputs = self.outputs if self.outputs is not None else (cur,)
+        self._unused_defaults()
         report = self.checker.report(name, outputs, span, self.diags)
-        diags = self._instance_notes(self.program.allowed(dedupe(report.diagnostics)))
-        return dataclasses.replace(report, diagnostics=tuple(diags))
+        diags, graph, symbolic = report.diagnostics, report.graph, None
+        if graph is not None and any(None in i.shape for i in graph.inputs):
+            from ..core.symbolic import symbolic_check
+
+            symbolic = symbolic_check(graph, self.program.silence)
+            if symbolic.diagnostics:
+                diags = tuple(sorted(diags + symbolic.diagnostics, key=_position))
+                if any(d.is_error for d in symbolic.diagnostics):
+                    graph = None
+        diags = self._instance_notes(self.program.allowed(dedupe(diags)))
+        return dataclasses.replace(report, graph=graph, diagnostics=tuple(diags), symbolic=symbolic)
+
+    def _unused_defaults(self) -> None:
+        """W107: a ``default`` that no later call took (its op is never called in its reach, or
+        every call gives those arguments itself)."""
+        if "W107" in self.program.silence or any(d.is_error for d in self.diags):
+            return
+        for stmt, spans, stack in self.default_stmts.values():
+            if spans and not any(s in self.defaults_used for s in spans):
+                self.diags.append(Diagnostic.warning(
+                    "W107", f"default {stmt.op}(...) reaches no layer: no call of {stmt.op} after it, in this body "
+                    f"or in the blocks called from it, takes these arguments", stmt.span,
+                    [Note("in the block called here", s) for _, s in reversed(stack)]))
 
     def _instance_notes(self, diags: Iterable[Diagnostic]) -> list[Diagnostic]:
         """Errors and warnings met while building an instance point back at the instance too."""
@@ -192,11 +218,15 @@ class NetworkElaborator(ExpressionEvaluator):
         return NetworkReport(self.name, None, {}, tuple(diags), None, None, span)
 
     def _input(self, stmt: S.InputStmt, scope: Scope) -> Input:
-        dims = []
+        dims: list[int | None] = []
+        symbols: list[str | None] = []
         for d in stmt.dims:
-            if d is None:
+            if d is None or (isinstance(d, S.Name) and scope.find(d.id) is None):
+                # `?`, or a name bound to no value: a symbolic size (netspec.core.symbolic).
                 dims.append(None)
+                symbols.append(None if d is None else d.id)
                 continue
+            symbols.append(None)
             v = self.eval(d, scope)
             if isinstance(v, bool) or not isinstance(v, int):
                 code = "E305" if isinstance(v, float) else "E302"
@@ -211,7 +241,15 @@ class NetworkElaborator(ExpressionEvaluator):
             raise Abort(Diagnostic.error(
                 "E303", f"bad layout {layout!r}: expected 'channels_last' or 'channels_first'"
                 + did_you_mean(layout, ["channels_last", "channels_first"]), stmt.layout_span))
-        return Input(stmt.name, tuple(dims), layout, stmt.span)
+        override = getattr(self.program, "input_shape", None)
+        if override is not None and stmt is self.first_input:  # --input-shape sizes the first input
+            given = tuple(override)
+            if len(given) != len(dims):
+                raise Abort(Diagnostic.error(
+                    "E421", f"--input-shape gives {len(given)} sizes, but input {stmt.name!r} has {len(dims)}", stmt.span))
+            return Input(stmt.name, given, layout, stmt.span)
+        named = tuple(symbols) if any(symbols) else ()
+        return Input(stmt.name, tuple(dims), layout, stmt.span, named)
 
     # statements
     def exec_body(self, body: Iterable[S.Stmt], scope: Scope, cur: str) -> str:
@@ -262,8 +300,8 @@ class NetworkElaborator(ExpressionEvaluator):
         while s is not None and s is not site:
             passes += s.kind == "pass"
             s = s.parent
-        if writeback and passes == 0:
-            site.bind(name, kind, value)
+        if writeback and (passes == 0 or (site.kind == "carry" and passes == 1)):
+            site.bind(name, kind, value)  # a nested loop's hand-back is not one of the pass's own rebindings
             return
         if site is scope:
             raise Abort(Diagnostic.error(
@@ -487,6 +525,7 @@ class NetworkElaborator(ExpressionEvaluator):
         positional, keyword = self.eval_args(stmt.args, scope)
         values = self.bind_args(stmt.op, names, positional, keyword, allow_name=False)
         scope.defaults.setdefault(op, {}).update(values)
+        self.default_stmts.setdefault(id(stmt), (stmt, [id(span) for _, span in values.values()], tuple(self.stack)))
 
     def exec_chain(self, chain: S.Chain, scope: Scope, cur: str) -> str:
         for i, step in enumerate(chain.steps):
@@ -650,8 +689,9 @@ class NetworkElaborator(ExpressionEvaluator):
         for key, entry in scope.defaults_for(op).items():
             if key == "trainable":
                 trainable = trainable or entry
-            elif key != "constants":
-                values.setdefault(key, entry)
+            elif key != "constants" and key not in values:
+                values[key] = entry
+                self.defaults_used.add(id(entry[1]))
         if constants:
             values["constants"] = (tuple(constants), call.span)
         if trainable is not None and not isinstance(trainable[0], bool):
@@ -724,7 +764,9 @@ class NetworkElaborator(ExpressionEvaluator):
             raise Abort(Diagnostic.error("E202", f"unknown argument 'name' for block {block.name}", keyword["name"][1]))
         values = self.bind_args(block.name, names, positional, keyword, allow_name=False)
         for key, entry_ in scope.defaults_for(block.name).items():
-            values.setdefault(key, entry_)
+            if key not in values:
+                values[key] = entry_
+                self.defaults_used.add(id(entry_[1]))
         params = self.param_scope(block.params, values, unit.scope, "block", block, call.span)
         tensors: dict[str, str] = {"in": cur}
         for p in block.params:
@@ -735,6 +777,7 @@ class NetworkElaborator(ExpressionEvaluator):
                         [Note(f"{block.name!r} is defined here", block.name_span)]))
                 tensors[p.name] = values[p.name][0]
         inner = Scope(params, tensors=tensors, kind="body")
+        inner.caller = scope  # defaults reach the blocks called from their scope (issue 9 item 5)
         self.stack.append((block.name, call.span))
         key = (*self.block_path, block.name)
         self.block_calls[key] = self.block_calls.get(key, 0) + 1

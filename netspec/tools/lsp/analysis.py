@@ -288,6 +288,30 @@ def _call_at(doc: Analysis, offset: int) -> S.Call | None:
     return None
 
 
+def _funcall_at(doc: Analysis, offset: int) -> S.FunCall | None:
+    """A call inside an expression (``fn`` functions, built-ins) whose name is under the offset."""
+    for node in _walk(doc.tree):
+        if isinstance(node, S.FunCall) and node.span.start <= offset <= node.span.start + len(node.name):
+            return node
+    return None
+
+
+def _network_summary(doc: Analysis, name: str) -> str:
+    """Totals of the checked networks called ``name`` (or instances of it), for a hover."""
+    lines = []
+    for net in doc.networks:
+        if net.name != name and not (net.span is not None and net.span.text == name):
+            continue
+        if not net.ok:
+            lines.append(f"`{net.name}`: has errors")
+            continue
+        ins = ", ".join(f"{i.name} `{format_shape(i.shape)}`" for i in net.inputs)
+        outs = ", ".join(f"`{format_shape(s)}`" for s in net.output_shapes)
+        lines.append(f"`{net.name}`: {ins} → {outs} · {len(net.layers)} layers · "
+                     f"params {_num(net.total_params)} · MACs {_num(net.macs)}")
+    return ("\n\n" + "\n\n".join(lines)) if lines else ""
+
+
 def hover(doc: Analysis, offset: int) -> str | None:
     """Markdown for the thing under ``offset``: a layer call, a block call, a block definition.
 
@@ -300,7 +324,21 @@ def hover(doc: Analysis, offset: int) -> str | None:
     definition_here = _definition_named_at(doc, offset)
     if definition_here is not None:
         item, unit_source = definition_here
-        return _signature(item, unit_source)
+        return _signature(item, unit_source) + _network_summary(doc, item.name)
+    for item in doc.tree.items:  # network small = big(...)
+        target_span = getattr(item, "target_span", None)
+        if target_span is not None and item.span.start <= offset <= item.span.end:
+            found = _find_definition(doc, item.target)
+            return ((_signature(*found) if found is not None else f"`{item.target}`")
+                    + _network_summary(doc, item.name))
+    funcall = _funcall_at(doc, offset)
+    if funcall is not None:
+        found = _find_definition(doc, funcall.name)
+        return _signature(*found) if found is not None else None
+    if _occurrence(doc.tree, offset) is not None:  # a name inside a call's arguments: the name first
+        name_hover = _name_hover(doc, offset)
+        if name_hover:
+            return name_hover
     call = _call_at(doc, offset)
     anchor = _anchor_at(doc, offset)
     parts: list[str] = []
@@ -340,7 +378,30 @@ def hover(doc: Analysis, offset: int) -> str | None:
                 parts.append("\n".join(lines))
     elif call is not None and canonical_op(call.name) is not None:
         parts.append("not built here (its block is never called, or an error stops it)")
+    if not parts:
+        name_hover = _name_hover(doc, offset)
+        if name_hover:
+            parts.append(name_hover)
     return "\n\n".join(parts) if parts else None
+
+
+def _name_hover(doc: Analysis, offset: int) -> str | None:
+    """A tensor or value name: what it is bound to, and a tensor's shape there."""
+    resolved = _resolve(doc, offset)
+    if resolved is None:
+        return None
+    name, sp = resolved
+    for node in _walk(doc.tree):
+        span = getattr(node, "span", None)
+        if span is None or not (span.start <= sp.start and sp.end <= span.end):
+            continue
+        if isinstance(node, (S.BindStmt, S.InputStmt)):
+            line = doc.line_of(max(node.span.start, node.span.end - 1))
+            shapes = [h.label for h in inlay_hints(doc, line, line)]
+            return f"tensor `{name}`" + (f": `{shapes[-1]}`" if shapes else "")
+        if type(node).__name__ == "LetStmt":
+            return f"`let {name} = {' '.join(node.value.span.text.split())}`"
+    return f"`{name}`: a parameter or loop variable"
 
 
 def _doc_comment(source: Source, start: int) -> str:
@@ -365,7 +426,12 @@ def _signature(item: Any, source: Source) -> str:
     for p in getattr(item, "params", ()) or ():
         text = p.span.text if getattr(p, "span", None) is not None else p.name
         params.append(" ".join(text.split()))
-    sig = f"{keyword} {item.name}({', '.join(params)})"
+    sig = f"{keyword} {item.name}"
+    if getattr(item, "params", None) is not None or keyword != "network":
+        sig += f"({', '.join(params)})"
+    body = getattr(item, "body", None)
+    if body is not None and not isinstance(body, tuple) and getattr(body, "span", None) is not None:
+        sig += " = " + " ".join(body.span.text.split())  # an fn: its expression
     doc = _doc_comment(source, item.span.start)
     return f"```netspec\n{sig}\n```" + (f"\n\n{doc}" if doc else "")
 
@@ -386,7 +452,8 @@ def _find_definition(doc: Analysis, name: str) -> tuple[Any, Source] | None:
     """The block (or fn) definition a call in this document reaches."""
     here = [(i, s) for i, s in _items(doc) if s is doc.source]
     for item, source in here + [(i, s) for i, s in _items(doc) if s is not doc.source]:
-        if getattr(item, "name", None) == name and hasattr(item, "params") and hasattr(item, "name_span"):
+        if getattr(item, "name", None) == name and hasattr(item, "name_span") and (
+                hasattr(item, "params") or isinstance(item, S.NetworkDef)):
             return item, source
     return None
 
@@ -395,7 +462,8 @@ def _definition_named_at(doc: Analysis, offset: int) -> tuple[Any, Source] | Non
     assert doc.tree is not None
     for item in doc.tree.items:
         span = getattr(item, "name_span", None)
-        if span is not None and span.start <= offset <= span.end and hasattr(item, "params"):
+        if span is not None and span.start <= offset <= span.end and (
+                hasattr(item, "params") or isinstance(item, S.NetworkDef)):
             return item, doc.tree.source
     return None
 
@@ -419,7 +487,7 @@ def _shape_label(shapes: list[str]) -> str:
         return distinct[0] + (f" ×{len(shapes)}" if len(shapes) > 1 else "")
     if len(distinct) == 2:
         return " | ".join(distinct)
-    return f"{distinct[0]} … {distinct[-1]} ({len(shapes)} calls)"
+    return f"{shapes[0]} … {shapes[-1]} ({len(shapes)} calls)"
 
 
 def inlay_hints(doc: Analysis, first_line: int = 0, last_line: int | None = None) -> list[Hint]:
@@ -522,28 +590,49 @@ def _loop_bindings(stmt: Any) -> list[tuple[str, Span]]:
         names.append(var)
     for attr in ("vars", "names", "targets"):
         value = getattr(stmt, attr, None)
-        if isinstance(value, (tuple, list)):
-            names.extend(v for v in value if isinstance(v, str))
-    body_start = min((s.span.start for s in getattr(stmt, "body", ()) or () if getattr(s, "span", None)),
-                     default=stmt.span.end)
-    head = Span(stmt.span.source, stmt.span.start, body_start)
-    for name in names:
-        sp = _name_span_in(head, name, 1)
-        if sp is not None:
-            out.append((name, sp))
+        if not isinstance(value, (tuple, list)) or isinstance(stmt, S.OutputStmt if hasattr(S, "OutputStmt") else ()):
+            continue
+        for v in value:
+            if isinstance(v, str):
+                names.append(v)
+            elif isinstance(v, S.Name):
+                out.append((v.id, v.span))
+    if names:
+        body_start = min((s.span.start for s in getattr(stmt, "body", ()) or () if getattr(s, "span", None)),
+                         default=stmt.span.end)
+        head = Span(stmt.span.source, stmt.span.start, body_start)
+        for name in names:
+            sp = _name_span_in(head, name, 1)
+            if sp is not None:
+                out.append((name, sp))
     return out
 
 
 def _resolve(doc: Analysis, offset: int) -> tuple[str, Span] | None:
-    """The binding a name under ``offset`` refers to, by the language's scoping (bodies nest)."""
+    """The binding a name under ``offset`` refers to, by the language's scoping (bodies nest;
+    parameters and file-level ``let`` values are seen by the whole item)."""
     assert doc.tree is not None
+    file_scope: list[tuple[str, Span]] = []
+    for item in doc.tree.items:
+        file_scope.extend(_bindings_of(item))
     for item in doc.tree.items:
         if not (item.span.start <= offset <= item.span.end):
             continue
-        scope: list[tuple[str, Span]] = []
+        for name, sp in _bindings_of(item):
+            if sp.start <= offset <= sp.end:
+                return name, sp
+        scope: list[tuple[str, Span]] = list(file_scope)
         for p in getattr(item, "params", ()) or ():
-            scope.append((p.name, Span(p.span.source, p.span.start, p.span.start + len(p.name))))
-        found = _resolve_body(getattr(item, "body", ()) or (), offset, scope)
+            sp = Span(p.span.source, p.span.start, p.span.start + len(p.name))
+            if sp.start <= offset <= sp.end:
+                return p.name, sp
+            scope.append((p.name, sp))
+        body = getattr(item, "body", None)
+        if isinstance(body, tuple):
+            found = _resolve_body(body, offset, scope)
+        else:  # an fn's body is one expression; an item without a body has only its own names
+            name = _occurrence(item, offset)
+            found = next(((n, sp) for n, sp in reversed(scope) if n == name), None) if name else None
         if found is not None:
             return found
     return None
@@ -562,7 +651,22 @@ def _occurrence(node: Any, offset: int) -> str | None:
     for sub in _walk(node):
         if isinstance(sub, (S.Name, S.Ref)) and sub.span.start <= offset <= sub.span.end:
             return sub.id if isinstance(sub, S.Name) else sub.name
+        spans = getattr(sub, "name_spans", None)  # output a, b
+        if spans:
+            for name, span in zip(sub.names, spans):
+                if span.start <= offset <= span.end:
+                    return name
     return None
+
+
+def _carried(stmt: Any) -> list[tuple[str, Span]]:
+    """The last binding, in a repeat or for body, of each name the loop carries out."""
+    carry = {c.id if isinstance(c, S.Name) else str(c) for c in getattr(stmt, "carry", ()) or ()}
+    out: list[tuple[str, Span]] = []
+    for body in _bodies(stmt):
+        for sub in _walk(body):
+            out.extend((n, sp) for n, sp in _bindings_of(sub) if n in carry)
+    return out
 
 
 def _resolve_body(body: tuple, offset: int, outer: list[tuple[str, Span]]) -> tuple[str, Span] | None:
@@ -585,6 +689,7 @@ def _resolve_body(body: tuple, offset: int, outer: list[tuple[str, Span]]) -> tu
                     return bound, sp
             return None
         scope.extend(_bindings_of(stmt))
+        scope.extend(_carried(stmt))
     return None
 
 
@@ -600,6 +705,11 @@ def definition(doc: Analysis, offset: int) -> Target | None:
             except OSError:
                 return None
             return Target(target, 0, 0, text)
+    for item in doc.tree.items:  # network small = big(...): the parameterised network
+        target_span = getattr(item, "target_span", None)
+        if target_span is not None and target_span.start <= offset <= target_span.end:
+            found = _find_definition(doc, item.target)
+            return _target(doc, found[1], found[0].name_span) if found is not None else None
     call = _call_at(doc, offset)
     if call is not None:
         found = _find_definition(doc, call.name)
@@ -631,7 +741,7 @@ class Completion:
     """One completion item: its label, kind, text to insert, detail and documentation."""
 
     label: str
-    kind: str  # "op", "block", "argument", "value", "keyword", "variable"
+    kind: str  # "op", "block", "function", "argument", "value", "keyword", "variable"
     insert: str | None = None
     detail: str = ""
     documentation: str = ""
@@ -691,7 +801,14 @@ def _context(text: str, offset: int) -> tuple[str | None, str | None, bool, str,
 def _default_text(f: dataclasses.Field) -> str:
     if f.default is dataclasses.MISSING or f.default is REQUIRED:
         return "required"
-    return "= " + at.format_value(f.default)
+    default = f.default
+    if isinstance(default, at.KerasObject):  # 'glorot_uniform' rather than glorot_uniform(seed=none)
+        try:
+            if f.metadata["kind"](default.name, f.name) == default:
+                return "= " + at.format_value(default.name)
+        except Exception:  # noqa: BLE001 - show the whole object
+            pass
+    return "= " + at.format_value(default)
 
 
 def enum_choices(op: str, arg: str) -> list[str]:
@@ -768,7 +885,8 @@ def completions(doc: Analysis, offset: int) -> list[Completion]:
             out.append(Completion(alias, "op", None, f"alias of {name}"))
         for item, source in _items(doc):
             if hasattr(item, "params") and hasattr(item, "name_span") and not isinstance(item, S.NetworkDef):
-                out.append(Completion(item.name, "block", None, _signature(item, source).split("\n")[1],
+                kind = "function" if type(item).__name__ == "FnDef" else "block"
+                out.append(Completion(item.name, kind, None, _signature(item, source).split("\n")[1],
                                       _doc_comment(source, item.span.start)))
         if callee is None:
             out += [Completion(k, "keyword") for k in KEYWORDS]

@@ -289,9 +289,10 @@ def build_server() -> NetspecServer:
         return T.Location(uri=uri, range=_range(target.text, target.start, target.end))
 
     kinds = {"op": T.CompletionItemKind.Function, "block": T.CompletionItemKind.Class,
+             "function": T.CompletionItemKind.Function,
              "argument": T.CompletionItemKind.Property, "value": T.CompletionItemKind.EnumMember,
              "keyword": T.CompletionItemKind.Keyword, "variable": T.CompletionItemKind.Variable}
-    order = {"argument": "0", "value": "0", "variable": "1", "block": "2", "op": "3", "keyword": "4"}
+    order = {"argument": "0", "value": "0", "variable": "1", "block": "2", "function": "2", "op": "3", "keyword": "4"}
 
     @server.feature(T.TEXT_DOCUMENT_COMPLETION,
                     T.CompletionOptions(trigger_characters=["(", ",", "=", "'", '"', " "]))
