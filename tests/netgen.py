@@ -149,6 +149,7 @@ class _Writer:
         self.features: set[str] = set()
         self.defaults: dict[str, dict[str, Any]] = {}
         self.blocks: dict[str, str] = {}  # template -> emitted block name
+        self.prelude: list[str] = []  # file-level lines (let) before the blocks
 
     def fresh(self, prefix: str) -> str:
         self.uid += 1
@@ -741,6 +742,85 @@ def condition(w: _Writer, x: T, cur: str) -> T | None:
     return _from_img(w, x, [h, hc], [wd, wc], f1 if value else f2)
 
 
+def let_value(w: _Writer, x: T) -> T | None:
+    """``let f = N`` in the body or at file level, used by a conv (sometimes in a conditional expression)."""
+    if len(x.decl) != 3 or image(x.decl, w.fmt)[2] is None:
+        return None
+    (h, wd, c), (hc, wc, cc) = x.img(w.fmt)
+    name = w.fresh("f")
+    f = w.int_(1, 6)
+    if w.coin(0.3):
+        w.prelude.append(f"let {name} = {f} * 1_000 // 1_000")
+        w.features.add("let_file")
+    else:
+        w.emit(f"let {name} = {w.num(f)}")
+        w.features.add("let")
+    value = name
+    if w.coin(0.4):
+        value = f"{name} if channels({_cur_name(w)}) > 0 else {name} + 1"
+        w.features.add("cond_expr")
+    w.emit(f"conv2d({value}, 1, padding='same')")
+    return _from_img(w, x, [h, hc], [wd, wc], f)
+
+
+def _cur_name(w: _Writer) -> str:
+    """Binds the current tensor to a fresh name (for channels() in an expression)."""
+    t = w.fresh("k")
+    w.emit(f"{t} = linear()")
+    return t
+
+
+def for_loop(w: _Writer, x: T) -> T | None:
+    """``for`` over a literal table or a ``let`` tuple, unpacking pairs or not."""
+    if len(x.decl) != 3 or image(x.decl, w.fmt)[2] is None:
+        return None
+    (h, wd, c), (hc, wc, cc) = x.img(w.fmt)
+    rows = [(w.int_(1, 6), w.pick([1, 3])) for _ in range(w.int_(1, 3))]
+    if w.coin(0.5):
+        table = "(" + ", ".join(f"({f}, {k})" for f, k in rows) + ("," if len(rows) == 1 else "") + ")"
+        if w.coin(0.4):
+            name = w.fresh("table")
+            w.emit(f"let {name} = {table}")
+            table = name
+        w.emit(f"for (f, k) in {table} {{")
+        w.emit("    conv2d(f, k, padding='same') -> relu()")
+        w.features.add("for_unpack")
+    else:
+        rows = [(f, 1) for f, _ in rows]
+        w.emit(f"for f in ({', '.join(str(f) for f, _ in rows)},) {{")
+        w.emit("    conv2d(f, 1)")
+        w.features.add("for")
+    w.emit("}")
+    return _from_img(w, x, [h, hc], [wd, wc], rows[-1][0])
+
+
+def carry_loop(w: _Writer, x: T) -> T | None:
+    """A residual stack that carries its running tensor (and a counter) from pass to pass."""
+    if len(x.decl) != 3 or image(x.decl, w.fmt)[2] is None:
+        return None
+    t, n = w.fresh("t"), w.fresh("n")
+    w.emit(f"{t} = linear()")
+    w.emit(f"let {n} = 0")
+    if w.coin(0.5):
+        w.emit(f"repeat {w.int_(1, 3)} carry {t}, {n} {{")
+    else:
+        w.emit(f"for u in ({w.int_(1, 3)}, {w.int_(1, 3)}) carry {n}, {t} {{")
+    w.emit(f"    v = {t} -> conv2d(channels({t}), 3, padding='same', name='{t}_' + str({n}))")
+    if w.coin(0.5):
+        w.emit(f"    if {n} % 2 == 0 {{")
+        w.emit(f"        {t} = add({t}, v)")
+        w.emit("    } else {")
+        w.emit(f"        {t} = v -> relu()")
+        w.emit("    }")
+    else:
+        w.emit(f"    {t} = add({t}, v)")
+    w.emit(f"    let {n} = {n} + 1")
+    w.emit("}")
+    w.emit(t)
+    w.features.add("carry")
+    return x
+
+
 # --- networks ------------------------------------------------------------------------------------------
 
 
@@ -770,7 +850,8 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
         if phase_image and len(x.decl) == 3:
             kind = w.pick(["conv2d", "conv2d", "depthwise_conv2d", "separable_conv2d", "maxpool2d", "avgpool2d",
                            "zeropad2d", "batchnorm", "act", "residual", "concat", "se", "block", "repeat", "if",
-                           "chain", "global", "flatten", "layers", "layers", "bcast"])
+                           "chain", "global", "flatten", "let", "for", "carry",
+                           "layers", "layers", "bcast"])
         else:
             kind = w.pick(["dense", "dense", "batchnorm", "act", "dense_res", "reshape", "flatten_1d", "layers"])
         line: str | None = None
@@ -819,6 +900,12 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
             new = repeat(w, x)
         elif kind == "if":
             new = condition(w, x, cur)
+        elif kind == "let":
+            new = let_value(w, x)
+        elif kind == "for":
+            new = for_loop(w, x)
+        elif kind == "carry":
+            new = carry_loop(w, x)
         elif kind == "chain":
             steps = []
             y = x
@@ -884,7 +971,8 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
         params, body = BLOCKS[kind]
         body = body.replace("AX", str(ax)).replace("inner_BLK", w.blocks.get("inner", "inner_x"))
         blocks.append(f"block {name}{params} {{\n    {body}\n}}\n")
-    text = "".join(blocks) + "network gen {\n" + "\n".join(w.lines) + "\n}\n"
+    prelude = "".join(line + "\n" for line in w.prelude)
+    text = prelude + "".join(blocks) + "network gen {\n" + "\n".join(w.lines) + "\n}\n"
     conc_in = compose(hc, wc, cc, fmt)
     return GenNet(text, conc_in, fmt, frozenset(w.features))
 

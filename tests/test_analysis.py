@@ -26,8 +26,8 @@ SPECS = sorted((ROOT / "specs").glob("*.net"))
 UNETS = sorted((ROOT / "specs").glob("unet*.net")) or [ROOT / "tests/fixtures/analysis/unet_like.net"]
 
 
-def _nets(path: Path) -> list:
-    return [n for n in netspec.check_file(str(path)).networks if n.ok]
+def _nets(path: Path, input_shape: tuple[int, ...] | None = None) -> list:
+    return [n for n in netspec.check_file(str(path), input_shape=input_shape).networks if n.ok]
 
 
 # --- FLOPs ---------------------------------------------------------------------------------------
@@ -148,11 +148,14 @@ def _measured(net, batch: int, threads: int | None) -> int:
     return traced_peak(executor(net, seed=0, threads=threads), x)
 
 
-@pytest.mark.parametrize("path", [ROOT / "specs/resnet50.net", *UNETS], ids=lambda p: p.stem)
+# The U-Net at 96x96 (its sizes must be multiples of 16) keeps the test short; bench/bench_memory.py
+# measures it at its own 256x256.
+@pytest.mark.parametrize(("path", "size"), [(ROOT / "specs/resnet50.net", None),
+                                            *((p, (96, 96, 3)) for p in UNETS)], ids=lambda p: getattr(p, "stem", ""))
 @pytest.mark.parametrize("batch", [1, 3])
-def test_inference_peak_within_ten_percent_of_the_executor(path: Path, batch: int) -> None:
+def test_inference_peak_within_ten_percent_of_the_executor(path: Path, size: tuple | None, batch: int) -> None:
     # tracemalloc around one forward pass after a warm-up call; weights and the input batch not counted.
-    (net,) = _nets(path)
+    (net,) = _nets(path, size)
     estimate = estimate_memory(net, batch_size=batch).activation_peak
     measured = _measured(net, batch, threads=1)
     assert abs(estimate - measured) <= 0.10 * measured, (estimate, measured)
@@ -161,22 +164,24 @@ def test_inference_peak_within_ten_percent_of_the_executor(path: Path, batch: in
 FIXTURES = sorted((ROOT / "tests/fixtures/analysis").glob("*.net"))
 
 
-@pytest.mark.parametrize("path", [p for p in SPECS if p.stem not in ("resnet50", "vgg16")] + FIXTURES,
+@pytest.mark.parametrize("path", [p for p in SPECS if p.stem not in ("resnet50", "vgg16", "unet")] + FIXTURES,
                          ids=lambda p: p.stem)
 def test_inference_peak_on_every_spec(path: Path) -> None:
     # Small nets: the interpreter's own bookkeeping during a call (frames, lists, a few KiB) shows too.
     for net in _nets(path):
-        estimate = estimate_memory(net, batch_size=2).activation_peak
-        measured = _measured(net, 2, threads=1)
+        estimate = estimate_memory(net, batch_size=1).activation_peak
+        measured = _measured(net, 1, threads=1)
         assert abs(estimate - measured) <= 0.10 * measured + 64 * 1024, (net.name, estimate, measured)
 
 
-def test_threaded_run_stays_within_peak_plus_workspace() -> None:
-    # With threads each worker keeps an im2col buffer of its own: the workspace figure bounds it.
-    (net,) = _nets(UNETS[0])
-    m = estimate_memory(net, batch_size=2)
-    measured = _measured(net, 2, threads=2)
-    assert 0.9 * m.activation_peak <= measured <= 1.1 * (m.activation_peak + 2 * m.workspace)
+@pytest.mark.parametrize("path", [ROOT / "specs/resnet18.net", UNETS[0]], ids=lambda p: p.stem)
+def test_threaded_run_matches_too(path: Path) -> None:
+    # With threads each worker keeps an im2col buffer of its own, grown on every worker at once
+    # (Executor._even_scratch), so after the warm-up call a run allocates what the plan says.
+    (net,) = _nets(path, (64, 64, 3))
+    m = estimate_memory(net, batch_size=1)
+    measured = _measured(net, 1, threads=2)
+    assert abs(m.activation_peak - measured) <= 0.10 * measured, (m.activation_peak, measured)
 
 
 def test_training_memory_arithmetic() -> None:

@@ -17,8 +17,9 @@ def examples() -> list:
     out = []
     for doc in DOCS:
         for i, block in enumerate(re.findall(r"```\n(.*?)```", doc.read_text(), re.S)):
-            # Complete specs only: templates (NAME, ...) and shell sessions are not specs.
-            if re.search(r"^network \w+ ?[({]", block, re.M) and "NAME" not in block and "$ " not in block:
+            # Complete specs only: templates (NAME, ...), excerpts (a line "    ...") and shell sessions are not specs.
+            if (re.search(r"^network \w+ ?[({]", block, re.M) and "NAME" not in block and "$ " not in block
+                    and "    ...\n" not in block):
                 out.append(pytest.param(block, id=f"{doc.name}-{i}"))
     return out
 

@@ -192,6 +192,42 @@ def test_scopes_of_a_line():
     assert scopes[0] == ["storage.type.block.netspec"] and scopes[6] == ["entity.name.function.netspec"]
 
 
+def _node_modules() -> Path | None:
+    """Where vscode-textmate and vscode-oniguruma are installed (``npm install`` in editors/vscode)."""
+    import os
+
+    for candidate in (os.environ.get("NETSPEC_NODE_MODULES"), EDITORS / "vscode" / "node_modules"):
+        if candidate and (Path(candidate) / "vscode-textmate").is_dir() and (Path(candidate) / "vscode-oniguruma").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.mark.skipif(shutil.which("node") is None or _node_modules() is None,
+                    reason="needs node and `npm install` in editors/vscode (vscode-textmate, vscode-oniguruma)")
+def test_vscode_textmate_agrees_with_the_python_engine():
+    """VS Code's own TextMate engine (Oniguruma regexes) scopes every character of every spec as
+    the engine above does, so the tests above hold for VS Code too."""
+    import os
+
+    files = _files()
+    env = {**os.environ, "NODE_PATH": str(_node_modules())}
+    res = subprocess.run(["node", str(EDITORS / "vscode" / "test" / "tokenize.js"),
+                          str(EDITORS / "netspec.tmLanguage.json"), *map(str, files)],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        ours = tokenize(text)
+        offset = 0
+        for n, (line, tokens) in enumerate(zip(text.split("\n"), out[str(path)]), start=1):
+            for start, end, scopes in tokens:
+                want = [s for s in scopes if s != GRAMMAR["scopeName"]]
+                for col in range(start, end):
+                    assert ours[offset + col] == want, f"{path.name}:{n}:{col + 1}: {ours[offset + col]} != {want}"
+            offset += len(line) + 1
+
+
 # --- the VS Code extension folder ---------------------------------------------------------------
 
 

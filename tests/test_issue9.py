@@ -338,3 +338,62 @@ def test_item5_readme_resnet_example_gives_he_normal_to_every_conv() -> None:
     assert len(convs) == 9
     assert {n.attrs.kernel_initializer.name for n in convs} == {"he_normal"}
     assert [d.code for d in report.all_diagnostics] == []
+
+
+# --- items 13 and 14: one input-scaling rule; train checks the head and picks the loss --------------
+
+
+def test_item13_run_scales_uint8_as_train_does(work: Path) -> None:
+    (work / "img.net").write_text("network i {\n    input x: [4, 4, 1]\n    flatten()\n    dense(3)\n}\n")
+    pixels = np.arange(32, dtype=np.uint8).reshape(2, 4, 4, 1) * 7
+    np.save(work / "u8.npy", pixels)
+    np.save(work / "f.npy", pixels.astype(np.float32) / 255)
+    assert invoke(["compile", "img.net", "-t", "numpy", "-o", "w.npz"])[0] == 0
+    for name in ("u8", "f"):
+        rc, _, err = invoke(["run", "img.net", "-i", f"{name}.npy", "-w", "w.npz", "-o", f"y_{name}.npy"])
+        assert rc == 0, err
+    np.testing.assert_allclose(np.load(work / "y_u8.npy"), np.load(work / "y_f.npy"), rtol=1e-5, atol=1e-6)
+    from netspec.targets import input_scale
+    from netspec.targets.training import _scale
+
+    for array in (pixels, pixels.astype(np.int64), pixels.astype(np.float32)):
+        assert _scale(array, array) == input_scale(array)  # train and run share the rule
+
+
+@pytest.mark.parametrize("head", ["dense(100)", "dense(100, activation='softmax')", "dense(3, activation='sigmoid')"])
+def test_item14_head_must_match_the_classes(head: str) -> None:
+    from netspec.targets import training
+
+    net = netspec.load_source(f"network n {{ input x: [8, 8, 1]\n flatten()\n {head} }}")
+    with pytest.raises(netspec.NetspecError) as err:
+        training.train(net, "digits", epochs=1, verbose=0)
+    assert err.value.diagnostics[0].code == "E604" and "has 10 classes" in str(err.value)
+
+
+@pytest.mark.parametrize(("head", "loss", "from_logits"), [
+    ("dense(10, activation='softmax')", "SparseCategoricalCrossentropy", False),
+    ("dense(10)", "SparseCategoricalCrossentropy", True),
+    ("dense(10, activation='sigmoid')", "BinaryCrossentropy", False),
+])
+def test_item14_loss_follows_the_head(head: str, loss: str, from_logits: bool, capsys: pytest.CaptureFixture) -> None:
+    from netspec.targets import training
+
+    net = netspec.load_source(f"network n {{ input x: [16, 16, 1]\n flatten()\n {head} }}")
+    result = training.train(net, "digits", epochs=1, verbose=0)
+    assert type(result.model.loss).__name__ == loss
+    assert result.model.loss.get_config()["from_logits"] is from_logits
+    assert 0.0 <= result.test_accuracy <= 1.0
+    # The 8x8 digits are resized to the input's 16x16: said, not silent.
+    assert "resized" in capsys.readouterr().err and any("resized" in n for n in result.notes)
+
+
+def test_item14_binary_sigmoid_head(tmp_path: Path) -> None:
+    from netspec.targets import training
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    np.savez(tmp_path / "two.npz", x_train=x, y_train=y, x_test=x[:16], y_test=y[:16])
+    net = netspec.load_source("network b { input x: [4]\n dense(1, activation='sigmoid') }")
+    result = training.train(net, str(tmp_path / "two.npz"), epochs=2, verbose=0)
+    assert type(result.model.loss).__name__ == "BinaryCrossentropy"

@@ -14,6 +14,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+import pytest
+
 from netspec.tools.lsp.analysis import (
     Files,
     analyze,
@@ -172,3 +174,32 @@ def test_an_unchanged_import_is_parsed_once(tmp_path: Path, monkeypatch):
         assert analyze(files, main, text).report.ok
     assert sum(1 for c in calls if c.endswith("lib.net")) == 1
     assert sum(1 for c in calls if c.endswith("main.net")) == 3
+
+
+SPECS = sorted((ROOT / "specs").glob("*.net"))
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_questions_across_each_spec_have_answers(path: Path):
+    """Hover, definition and completion at tokens all through every spec, and on cut-off texts: no exception."""
+    from lark.lexer import LexerThread
+
+    from netspec.tools.fmt import _lexer
+
+    text = path.read_text()
+    doc = analyze(Files(), path, text)
+    lexer, _ = _lexer()
+    tokens = list(LexerThread.from_text(lexer, text).lex(None))
+    for tok in tokens[:: max(1, len(tokens) // 150)]:
+        for offset in (tok.start_pos, tok.end_pos):
+            answer = hover(doc, offset)
+            assert answer is None or isinstance(answer, str)
+            target = definition(doc, offset)
+            assert target is None or 0 <= target.start <= target.end <= len(target.text)
+            completions(doc, offset)
+    # what an editor sees while the user types: every prefix cut at a line end
+    for cut in range(0, len(text), max(1, len(text) // 8)):
+        partial = text[:cut]
+        typed = dataclasses.replace(doc, text=partial)
+        completions(typed, len(partial))
+        analyze(Files(), path, partial)

@@ -36,6 +36,7 @@ __all__ = [
     "analyze_node",
     "GraphChecker",
     "check_graph",
+    "with_symbolic",
     "input_rf",
 ]
 
@@ -492,4 +493,30 @@ def check_graph(graph: Graph, silence: Iterable[str] = ()) -> NetworkReport:
     checker = GraphChecker(graph.inputs, silence)
     for node in graph.nodes:
         checker.add(node)
-    return checker.report(graph.name, graph.outputs, graph.span)
+    report = checker.report(graph.name, graph.outputs, graph.span)
+    return with_symbolic(report, silence)
+
+
+def with_symbolic(report: NetworkReport, silence: Iterable[str] = ()) -> NetworkReport:
+    """The report with the symbolic pass (:mod:`netspec.core.symbolic`) when an input has a symbolic size.
+
+    >>> from netspec.core import ops
+    >>> from netspec.core.ir import Input
+    >>> g = Graph("g", Input("x", (None, 5, 1)), (Node("c", "conv2d", ("x",), ops.Conv2D(filters=1, kernel_size=(3, 3))),))
+    >>> check_graph(g).symbolic.valid_text()
+    ['valid for ?1 >= 3']
+    """
+    graph = report.graph
+    if graph is None or not any(None in i.shape for i in graph.inputs):
+        return report
+    from dataclasses import replace
+
+    from .symbolic import symbolic_check
+
+    symbolic = symbolic_check(graph, silence)
+    diags = report.diagnostics
+    if symbolic.diagnostics:
+        diags = tuple(sorted(diags + symbolic.diagnostics, key=_position))
+        if any(d.is_error for d in symbolic.diagnostics):
+            graph = None
+    return replace(report, graph=graph, diagnostics=diags, symbolic=symbolic)

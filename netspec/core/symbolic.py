@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from . import symdim
 from .diagnostics import Diagnostic, Note
 from .ir import Graph, Input
 from .ops import OPS, ShapeError
@@ -44,6 +45,7 @@ from .symdim import (
     MixedSymbols,
     Oracle,
     SizeSet,
+    SymbolicBudget,
     _Select,
     active_oracle,
     flatten_tables,
@@ -152,6 +154,8 @@ class _PathOracle(Oracle):
         cur = self.region.get(name)
         if cur is None:
             raise MixedSymbols(f"unknown symbol {name}")
+        if symdim.EVALUATED > symdim.MAX_EVALUATIONS:
+            raise SymbolicBudget(f"more than {symdim.MAX_EVALUATIONS:,} size conditions to evaluate")
         holds = SizeSet.where(name, h, rel)
         yes, no = cur & holds, cur & ~holds
         if not yes:
@@ -270,6 +274,7 @@ def symbolic_check(graph: Graph, silence: Iterable[str] = ()) -> SymbolicReport:
     (its attributes normalized); every ``None`` size of its input is a symbol.
     """
     silenced = set(silence)
+    symdim.EVALUATED = 0
     inp = graph.input
     shapes: dict[str, tuple[Any, ...] | None] = {}
     all_names: list[str] = []
@@ -303,7 +308,13 @@ def symbolic_check(graph: Graph, silence: Iterable[str] = ()) -> SymbolicReport:
             continue
         try:
             paths = _explore(functools.partial(opdef.infer, node.attrs, ins), region)
-        except (MixedSymbols, _TooManyPaths, TypeError, ValueError, ArithmeticError) as err:
+        except SymbolicBudget as err:
+            warn("W117", f"{node.name}: the symbolic pass stops here ({err}); the sizes from here on are "
+                 "unknown and the valid sizes do not include their conditions", node)
+            for rest in graph.nodes[graph.nodes.index(node):]:
+                shapes[rest.name] = None
+            break
+        except Exception as err:  # noqa: BLE001 - any rule that cannot run on formulas
             # The rule needs something a formula cannot give (or ties two symbols together):
             # its output stays unknown, as the ordinary checker has it.
             key = f"{node.op}:{type(err).__name__}"

@@ -44,6 +44,7 @@ __all__ = [
     "MixedSymbols",
     "Oracle",
     "SizeSet",
+    "SymbolicBudget",
     "SymbolicComparison",
     "active_oracle",
     "flatten_tables",
@@ -697,6 +698,36 @@ def _decide(h: Any, rel: str) -> bool:
 
 # --- sets of sizes ---------------------------------------------------------------------------------
 
+#: How many conditions :meth:`SizeSet.where` has evaluated size by size (reset per network).
+EVALUATED = 0
+#: Most conditions one network may evaluate size by size before the symbolic pass gives up.
+MAX_EVALUATIONS = 3000
+
+
+class SymbolicBudget(Exception):
+    """Too many size conditions for one network: the symbolic pass stops (W117)."""
+
+
+def _linear_mask(coef: int, const: int, rel: str) -> int:
+    """The sizes x in 1..LIMIT with ``coef*x + const == 0`` (or ``>= 0``), without evaluating each.
+
+    >>> [x + 1 for x in range(8) if _linear_mask(2, -5, ">=") >> x & 1]
+    [3, 4, 5, 6, 7, 8]
+    >>> _linear_mask(-1, 3, ">=") == 0b111, _linear_mask(3, -6, "=="), _linear_mask(3, -7, "==")
+    (True, 2, 0)
+    """
+    if rel == "==":
+        if const % coef:
+            return 0
+        x = -const // coef
+        return 1 << (x - 1) if 1 <= x <= LIMIT else 0
+    if coef > 0:
+        lo = max(1, -((const) // coef))  # smallest x with coef*x >= -const
+        return 0 if lo > LIMIT else _FULL & ~((1 << (lo - 1)) - 1)
+    hi = min(LIMIT, const // (-coef))  # largest x with -coef*x <= const
+    return (1 << hi) - 1 if hi >= 1 else 0
+
+
 _FULL = (1 << LIMIT) - 1
 _CACHE: dict[tuple, int] = {}
 
@@ -733,7 +764,11 @@ class SizeSet:
             raise MixedSymbols(f"the condition {h} {rel} 0 involves {', '.join(sorted(h.syms()))}")
         key = (h.key, rel)
         mask = _CACHE.get(key)
+        if mask is None and len(h.terms) == 1 and isinstance(h.terms[0][0], _Sym):
+            mask = _linear_mask(h.terms[0][1], h.const, rel)
         if mask is None:
+            global EVALUATED
+            EVALUATED += 1
             f = eval(f"lambda {_var(name)}: ({h.py()}) {rel} 0", {"__builtins__": {}})
             bits = "".join(["1" if f(x) else "0" for x in range(LIMIT, 0, -1)])
             mask = int(bits, 2)

@@ -124,12 +124,15 @@ class ExpressionEvaluator:
         if isinstance(expr, S.Index):
             target = self.eval(expr.target, scope)
             index = self.eval(expr.index, scope)
-            if not isinstance(target, tuple):
-                raise Abort(Diagnostic.error("E307", f"only tuples can be indexed, got {type_name(target)}", expr.target.span))
+            if not isinstance(target, (tuple, str)):
+                raise Abort(Diagnostic.error(
+                    "E307", f"only tuples and strings can be indexed, got {type_name(target)}", expr.target.span))
             if isinstance(index, bool) or not isinstance(index, int):
-                raise Abort(Diagnostic.error("E307", f"a tuple index must be an integer, got {type_name(index)}", expr.index.span))
+                raise Abort(Diagnostic.error("E307", f"an index must be an integer, got {type_name(index)}", expr.index.span))
             if not -len(target) <= index < len(target):
-                raise Abort(Diagnostic.error("E307", f"index {index} is out of range for a tuple of {len(target)}", expr.index.span))
+                what = "a tuple" if isinstance(target, tuple) else "a string"
+                raise Abort(Diagnostic.error(
+                    "E307", f"index {index} is out of range for {what} of {len(target)}", expr.index.span))
             return target[index]
         if isinstance(expr, S.FunCall):
             return self.funcall(expr, scope)

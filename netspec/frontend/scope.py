@@ -54,6 +54,9 @@ class Fatal(Exception):
         self.diag = diag
 
 
+_NONE_REBOUND: dict = {}
+
+
 class Scope:
     """Names bound in one body (tensors and values), its defaults, and the enclosing scope.
 
@@ -76,8 +79,9 @@ class Scope:
         self.kind = kind
         #: In a block's body: the scope of the call, whose defaults reach the block (names do not).
         self.caller: Scope | None = None
-        #: In a carry scope: the carried names rebound in the current pass, and where.
-        self.rebound: dict[str, Span] = {}
+        #: In a carry scope: the carried names rebound in the current pass, and where (the loop
+        #: gives it a fresh dict each pass; other scopes share an empty one they never write).
+        self.rebound: dict[str, Span] = _NONE_REBOUND
 
     def find(self, name: str) -> tuple[str, Any] | None:
         scope: Scope | None = self

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..core.argtypes import MAX_SIZE, ArgError, clip, did_you_mean, format_value, type_name
-from ..core.check import GraphChecker, NetworkReport, _position
+from ..core.check import GraphChecker, NetworkReport, with_symbolic
 from ..core.diagnostics import Diagnostic, Note
 from ..core.ir import Input, Node
 from ..core.ops import ALIASES, OPS, arg_names, canonical_op, make_attrs
@@ -160,17 +160,9 @@ class NetworkElaborator(ExpressionEvaluator):
         outputs = self.outputs if self.outputs is not None else (cur,)
         self._unused_defaults()
         report = self.checker.report(name, outputs, span, self.diags)
-        diags, graph, symbolic = report.diagnostics, report.graph, None
-        if graph is not None and any(None in i.shape for i in graph.inputs):
-            from ..core.symbolic import symbolic_check
-
-            symbolic = symbolic_check(graph, self.program.silence)
-            if symbolic.diagnostics:
-                diags = tuple(sorted(diags + symbolic.diagnostics, key=_position))
-                if any(d.is_error for d in symbolic.diagnostics):
-                    graph = None
-        diags = self._instance_notes(self.program.allowed(dedupe(diags)))
-        return dataclasses.replace(report, graph=graph, diagnostics=tuple(diags), symbolic=symbolic)
+        report = with_symbolic(report, self.program.silence)
+        diags = self._instance_notes(self.program.allowed(dedupe(report.diagnostics)))
+        return dataclasses.replace(report, diagnostics=tuple(diags))
 
     def _unused_defaults(self) -> None:
         """W107: a ``default`` that no later call took (its op is never called in its reach, or

@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast as pyast
 import functools
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,9 @@ MAX_NESTING = 100
 MAX_EXPR_TERMS = 10_000
 
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+#: Words that are never names.
+_KEYWORDS = frozenset("network block input repeat as if else default in and or not true false none import "
+                      "output let fn tensor carry for allow assert".split())
 _CLOSE = {")", "]", "}"}
 
 
@@ -235,7 +239,13 @@ def _syntax_error(err: UnexpectedInput, source: Source) -> Diagnostic:
                 "E101", "a line cannot end with '->': write the next step on the same line, or begin the "
                 "next line with '->' to continue the chain", Span(source, arrow, arrow + 2))
         shown = "newline" if tok.type == "_NL" else repr(str(tok.value))
-        return Diagnostic.error("E101", f"unexpected {shown}" + _expected(expected),
+        hint = ""
+        before = re.search(r"([A-Za-z_]\w*)\s*$", source.text[max(0, start - 200):start])
+        if str(tok.value) in _KEYWORDS and "NAME" in expected:
+            hint = f" ({str(tok.value)!r} is a keyword, so it cannot be a name)"
+        elif str(tok.value) == "=" and before and before.group(1) in _KEYWORDS:
+            hint = f" ({before.group(1)!r} is a keyword, so it cannot be a name)"
+        return Diagnostic.error("E101", f"unexpected {shown}" + _expected(expected) + hint,
                                 Span(source, start, max(end if tok.type != "_NL" else start + 1, start + 1)))
     return Diagnostic.error("E101", str(err).splitlines()[0], Span(source, 0, 1))
 

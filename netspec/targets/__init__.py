@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["TARGETS", "compile_target"]
+__all__ = ["TARGETS", "compile_target", "input_scale"]
 
 #: Target name -> module that implements it.
 TARGETS = {"numpy": "netspec.targets.numpy_exec", "keras": "netspec.targets.keras_model",
@@ -48,3 +48,18 @@ def compile_target(net: Any, target: str, output: str | os.PathLike, weights: st
         compile_onnx(net, output, weights=weights, seed=seed, opset=opset)
     else:
         raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
+
+
+def input_scale(x: Any) -> float:
+    """The one input-scaling rule of ``netspec run`` and ``netspec train``: ``uint8`` arrays are
+    pixels and are divided by 255; every other type (floats, other integers) is taken as it is.
+
+    The library's ``executor(net)(x)`` takes ``x`` as it is, as a Keras model does.
+
+    >>> import numpy as np
+    >>> input_scale(np.zeros(2, np.uint8)), input_scale(np.zeros(2, np.int64)), input_scale(np.zeros(2))
+    (0.00392156862745098, 1.0, 1.0)
+    """
+    import numpy as np
+
+    return 1 / 255 if np.asarray(x).dtype == np.uint8 else 1.0

@@ -397,9 +397,15 @@ def _elementwise(fn: Callable[[np.ndarray, bool], np.ndarray], x: np.ndarray, in
     return y
 
 
+#: The largest im2col buffer any thread has asked for (see ``Executor._even_scratch``).
+_scratch_high = 0
+
+
 def _scratch(size: int) -> np.ndarray:
     """A float32 buffer of at least ``size`` for this thread, reused from call to call."""
+    global _scratch_high
     buf = getattr(_state, "scratch", None)
+    _scratch_high = max(_scratch_high, size)
     if buf is None or buf.size < size:
         buf = _state.scratch = np.empty(size, F32)
     return buf[:size]
@@ -1158,10 +1164,32 @@ class Executor:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="netspec")
         with self._blas.limit(limits=1, user_api="blas"):
             _state.pool = self._pool
+            high = _scratch_high
             try:
                 yield
             finally:
                 _state.pool = None
+            if _scratch_high > high:
+                self._even_scratch()
+
+    def _even_scratch(self) -> None:
+        """Give every worker thread an im2col buffer as large as the largest any has needed.
+
+        Which worker gets the largest chunk varies from call to call; without this a later call
+        could still grow some thread's buffer.  With it, the memory a call allocates is what
+        the plan says (``netspec check``'s activation peak) and the buffers are the workspace.
+        """
+        assert self._pool is not None
+        workers = self._pool._max_workers
+        barrier = threading.Barrier(workers)
+
+        def grow(_: int) -> None:
+            barrier.wait(timeout=10)  # one task on each worker thread
+            _scratch(_scratch_high)
+        try:
+            list(self._pool.map(grow, range(workers)))
+        except threading.BrokenBarrierError:  # pragma: no cover - a worker did not start in time
+            pass
 
     def _run(self, plan: _Plan, x: np.ndarray, keep: dict | None, times: dict | None) -> np.ndarray:
         with self._parallel():
@@ -1260,6 +1288,9 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
             weights: str | os.PathLike | None = None, seed: int = 0) -> None:
     """``netspec run``: read a batch from ``.npy``, run the network, write the result as ``.npy``.
 
+    The input follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are divided by 255,
+    as ``netspec train`` feeds them.
+
     >>> import netspec, tempfile, os
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
     >>> d = tempfile.mkdtemp()
@@ -1280,9 +1311,14 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
         raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {err}")]) from None
     if not isinstance(x, np.ndarray):
         raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: not a .npy array")])
+    from . import input_scale
+
     run = executor(net, weights, seed)
     try:
+        scale = input_scale(x)
         x = run.check_input(x)
+        if scale != 1.0:  # uint8 pixels, as netspec train feeds them
+            x = x * np.float32(scale)
     except NetspecError as err:
         raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}", d.span, d.notes)
                             for d in err.diagnostics]) from None

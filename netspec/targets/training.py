@@ -22,9 +22,10 @@ validation curve.
 
 How images are fitted to the network's input (:func:`fit_images`):
 
-- Scale: ``uint8`` pixels are divided by 255, other integers by the
-  training set's largest value, floats are left as they are (the digits
-  arrive as floats in [0, 1]: scikit-learn's 0..16 divided by 16).
+- Scale: one rule for ``netspec run`` and ``netspec train``
+  (:func:`netspec.targets.input_scale`): ``uint8`` pixels are divided by
+  255, every other type is taken as it is (the digits arrive as floats in
+  [0, 1]: scikit-learn's 0..16 divided by 16).
 - Channels: ``(N, H, W)`` images get one channel; one channel is repeated
   to the C the input wants, three (RGB) become one by ITU-R 601 luminance;
   any other mismatch is an error.
@@ -36,9 +37,13 @@ How images are fitted to the network's input (:func:`fit_images`):
 - A rank-1 input takes the images flattened (channels last) when the
   sizes agree.
 
-The network's output must be a vector with at least as many entries as
-there are classes; a final softmax is trained as probabilities, anything
-else as logits.
+The network's output must be a vector with one entry per class (E604
+otherwise, before any training), and its last activation picks the loss:
+``softmax`` is trained with categorical cross-entropy on probabilities,
+``sigmoid`` with binary cross-entropy (one unit for two classes, or one
+unit per class, one-vs-rest), anything else (``linear``, no activation)
+with categorical cross-entropy on logits.  Every conversion of the data
+(scaling, resizing, channels) is printed as a ``note:`` before training.
 
 ``--distribute mirrored`` trains under ``tf.distribute.MirroredStrategy``
 (every local GPU, else the CPU); ``--distribute multiworker`` under
@@ -211,13 +216,9 @@ def load_dataset(name_or_path: str | os.PathLike) -> Dataset:
 
 
 def _scale(x: np.ndarray, reference: np.ndarray) -> float:
-    """The factor that brings pixels to [0, 1]: 1/255 for uint8, 1/max for other integers, 1 for floats."""
-    if x.dtype == np.uint8:
-        return 1 / 255
-    if x.dtype.kind in "iub":
-        top = float(reference.max(initial=0))
-        return 1 / top if top > 0 else 1.0
-    return 1.0
+    from . import input_scale
+
+    return input_scale(x)
 
 
 @dataclass(frozen=True)
@@ -410,13 +411,52 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _output_is_softmax(net: NetworkReport) -> bool:
+def head_activation(net: NetworkReport) -> str:
+    """How the network's output ends: ``'softmax'``, ``'sigmoid'`` or ``'linear'`` (anything else:
+    scores trained as logits).
+
+    >>> import netspec
+    >>> head_activation(netspec.load_source("network n { input x: [4]\\n dense(3, activation='softmax') }"))
+    'softmax'
+    >>> head_activation(netspec.load_source("network n { input x: [4]\\n dense(1)\\n sigmoid() }"))
+    'sigmoid'
+    """
     node = net.graph.node(net.graph.output) if net.graph.nodes else None  # type: ignore[union-attr]
     if node is None:
-        return False
+        return "linear"
     if node.op == "softmax":
-        return node.attrs.axis == -1
-    return getattr(node.attrs, "activation", None) == "softmax"
+        return "softmax" if node.attrs.axis == -1 else "linear"
+    if node.op == "sigmoid":
+        return "sigmoid"
+    act = getattr(node.attrs, "activation", None)
+    act = getattr(act, "name", act)
+    return act if act in ("softmax", "sigmoid") else "linear"
+
+
+def _output_is_softmax(net: NetworkReport) -> bool:
+    return head_activation(net) == "softmax"
+
+
+def _check_head(net: NetworkReport, dataset: Dataset) -> str:
+    """The loss the head calls for (E604 when the head does not fit the data's classes).
+
+    ``softmax`` units == classes: categorical cross-entropy on probabilities;
+    ``sigmoid``: binary cross-entropy (one unit for two classes, else one
+    unit per class, one-vs-rest); anything else: categorical cross-entropy
+    on logits.  Returns ``'categorical'``, ``'binary'`` or ``'one_vs_rest'``.
+    """
+    out = net.output_shape
+    if out is None or len(out) != 1 or out[0] is None:
+        raise _error(f"the network's output {out} is not a vector of class scores, so it cannot be trained "
+                     "as a classifier (end it with dense(classes) or a global pool)")
+    units, classes, head = out[0], dataset.num_classes, head_activation(net)
+    if head == "sigmoid" and units == 1 and classes <= 2:
+        return "binary"
+    if units != classes:
+        hint = (f"end it with dense({classes}, activation='softmax')" if classes > 2 or head != "sigmoid"
+                else "end it with dense(1, activation='sigmoid') or dense(2, activation='softmax')")
+        raise _error(f"the network's output has {units} entries but {dataset.name} has {classes} classes: {hint}")
+    return "one_vs_rest" if head == "sigmoid" else "categorical"
 
 
 def _pipeline(x: np.ndarray, y: np.ndarray, fit: _Fit, batch_size: int, shuffle_seed: int | None) -> Any:
@@ -467,15 +507,9 @@ def train(net: NetworkReport, data: str | os.PathLike | Dataset = "digits", *, e
     strategy = _strategy(distribute)
 
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    out = net.output_shape
-    if out is None or len(out) != 1 or out[0] is None:
-        raise _error(f"the network's output {out} is not a vector of class scores, so it cannot be trained "
-                     "as a classifier (end it with dense(classes) or a global pool)")
-    if out[0] < dataset.num_classes:
-        raise _error(f"the network's output has {out[0]} entries but {dataset.name} has "
-                     f"{dataset.num_classes} classes: end it with dense({dataset.num_classes}, ...)")
     fit = _plan(tuple(dataset.x_train.shape[1:]), graph.input.shape, graph.input.data_format,
                 _scale(dataset.x_train, dataset.x_train))
+    kind = _check_head(net, dataset)
     if tuple(dataset.x_test.shape[1:]) != tuple(dataset.x_train.shape[1:]):
         raise _error(f"x_test samples have shape {dataset.x_test.shape[1:]} but x_train samples "
                      f"{dataset.x_train.shape[1:]}")
@@ -484,22 +518,33 @@ def train(net: NetworkReport, data: str | os.PathLike | Dataset = "digits", *, e
     order = np.random.default_rng(seed).permutation(len(dataset.x_train))
     n_val = int(round(len(order) * VALIDATION_SHARE)) if len(order) >= 10 else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
-    x_train, y_train = dataset.x_train[train_idx], dataset.y_train[train_idx]
+    notes = _fit_notes(fit, dataset, graph.input.shape)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    classes = net.output_shape[0]  # type: ignore[index]
+
+    def labels(y: np.ndarray) -> np.ndarray:  # one-hot rows for one-vs-rest sigmoid heads
+        return np.eye(classes, dtype=np.float32)[y] if kind == "one_vs_rest" else y
+
+    x_train, y_train = dataset.x_train[train_idx], labels(dataset.y_train[train_idx])
     train_ds = _pipeline(x_train, y_train, fit, batch_size, seed)
-    val_ds = (_pipeline(dataset.x_train[val_idx], dataset.y_train[val_idx], fit, batch_size, None)
+    val_ds = (_pipeline(dataset.x_train[val_idx], labels(dataset.y_train[val_idx]), fit, batch_size, None)
               if n_val else None)
-    test_ds = _pipeline(dataset.x_test, dataset.y_test, fit, batch_size, None)
+    test_ds = _pipeline(dataset.x_test, labels(dataset.y_test), fit, batch_size, None)
 
     weights = init_weights(net, seed)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model = build_model(net)
         weights_to_keras(model, weights, net)
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=lr),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=not _output_is_softmax(net)),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        )
+        if kind == "binary":
+            loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
+        elif kind == "one_vs_rest":
+            loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.CategoricalAccuracy(name="accuracy")
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=not _output_is_softmax(net))
+            metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss=loss, metrics=[metric])
         if distribute == "multiworker":
             sample = (np.asarray(_apply(fit, x_train[:2])), y_train[:2])
             _multiworker_fit_functions(model, strategy, sample)
@@ -508,7 +553,23 @@ def train(net: NetworkReport, data: str | os.PathLike | Dataset = "digits", *, e
     scores = model.evaluate(test_ds, verbose=0, return_dict=True)
     return TrainResult(model, {k: [float(v) for v in vs] for k, vs in history.history.items()},
                        float(scores["loss"]), float(scores["accuracy"]), time.perf_counter() - started,
-                       dataset.name, _is_chief(config))
+                       dataset.name, _is_chief(config), notes)
+
+
+def _fit_notes(fit: _Fit, dataset: Dataset, input_shape: tuple) -> list[str]:
+    """What fitting the data to the input does, said before training (never silently)."""
+    sample = tuple(dataset.x_train.shape[1:])
+    shown = "(" + ", ".join("?" if d is None else str(d) for d in input_shape) + ")"
+    notes = []
+    if fit.scale != 1.0:
+        notes.append(f"{dataset.name}: uint8 pixels divided by 255")
+    if fit.size is not None:
+        notes.append(f"{dataset.name}: {'x'.join(map(str, sample[:2]))} images resized (bilinear, aspect kept, "
+                     f"zero-padded) to {fit.size[0]}x{fit.size[1]} for the input {shown}")
+    if fit.channels_in is not None and fit.channels_in != fit.channels_out:
+        how = "repeated" if fit.channels_in == 1 else "turned to grey (ITU-R 601)"
+        notes.append(f"{dataset.name}: {fit.channels_in} channel(s) {how} to {fit.channels_out}")
+    return notes
 
 
 def plot_history(history: Mapping[str, list[float]], path: str | os.PathLike, title: str = "") -> None:

@@ -37,7 +37,7 @@ from ..core.ir import Shape
 __all__ = ["DrawEdge", "DrawNode", "Layout", "layout_network", "render", "to_dot", "to_html", "to_svg"]
 
 NODE_H = 34
-RANK_GAP = 30
+RANK_GAP = 36
 X_GAP = 26
 MARGIN = 24
 CHAR_W = 7.0
@@ -189,16 +189,35 @@ def _place(ranks: list[list[DrawNode]], preds: dict[str, list[str]], succs: dict
                     want.append(xs[len(xs) // 2])
                 else:
                     want.append((xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2)
-            # Keep the order: push right where boxes would overlap, then back left where there is room.
-            for i, n in enumerate(rank):
-                n.x = want[i]
-                if i:
-                    left = rank[i - 1]
-                    n.x = max(n.x, left.x + (left.width + n.width) / 2 + X_GAP)
+            _pack(rank, want)
     low = min(n.x - n.width / 2 for rank in ranks for n in rank)
     for rank in ranks:
         for n in rank:
             n.x += MARGIN + 12 - low
+
+
+def _pack(rank: list[DrawNode], want: list[float]) -> None:
+    """Place a rank's boxes, in order and X_GAP apart, as near their wanted centres as they can be.
+
+    Boxes that would overlap form a block placed at the mean of what its boxes want
+    (pooling adjacent violators), so a pair of branches sits symmetrically under its parent.
+    """
+    blocks: list[list] = []  # [position of the first box's centre, [(node, offset, want)]]
+    for n, w in zip(rank, want):
+        cur = [w, [(n, 0.0, w)]]
+        while blocks:
+            prev = blocks[-1]
+            last, last_off, _ = prev[1][-1]
+            if prev[0] + last_off + last.width / 2 + X_GAP <= cur[0] - cur[1][0][0].width / 2:
+                break
+            blocks.pop()
+            shift = last_off + (last.width + cur[1][0][0].width) / 2 + X_GAP
+            members = prev[1] + [(m, off + shift, mw) for m, off, mw in cur[1]]
+            cur = [sum(mw - off for _, off, mw in members) / len(members), members]
+        blocks.append(cur)
+    for pos, members in blocks:
+        for n, off, _ in members:
+            n.x = pos + off
 
 
 def layout_network(net: NetworkReport, depth: int | None = None) -> Layout:
@@ -235,7 +254,11 @@ def layout_network(net: NetworkReport, depth: int | None = None) -> Layout:
     _order(ranks, preds, succs)
     _place(ranks, preds, succs, by_id)
     clusters = _clusters(nodes)
-    right = max([n.x + n.width / 2 for n in by_id.values()] + [c[2] for c in clusters.values()])
+    label_w = 6.0  # a 9-10px label character
+    right = max([n.x + n.width / 2 for n in by_id.values()]
+                + [max(c[2], c[0] + 6 + label_w * (len(k.rsplit("/", 1)[-1]) * 2 + 3)) for k, c in clusters.items()]
+                + [by_id[e.dst].x + 4 + label_w * len(e.shape) for e in edges]
+                + [by_id[e.chain[-2]].x + 4 + label_w * len(e.shape) for e in edges])
     bottom = max(n.y + NODE_H for n in nodes)
     return Layout(net.name, nodes, edges, dummies, clusters, right + MARGIN, bottom + MARGIN)
 
@@ -250,12 +273,12 @@ def _clusters(nodes: list[DrawNode]) -> dict[str, tuple[float, float, float, flo
     for path in sorted(members, key=len, reverse=True):
         x0 = min(n.x - n.width / 2 for n in members[path]) - 8
         x1 = max(n.x + n.width / 2 for n in members[path]) + 8
-        y0 = min(n.y for n in members[path]) - 18
-        y1 = max(n.y + NODE_H for n in members[path]) + 8
+        y0 = min(n.y for n in members[path]) - 8
+        y1 = max(n.y + NODE_H for n in members[path]) + 16  # the title sits at the bottom of the frame
         for other, box in boxes.items():
             if other.startswith("/".join(path) + "/"):
-                x0, y0 = min(x0, box[0] - 6), min(y0, box[1] - 16)
-                x1, y1 = max(x1, box[2] + 6), max(y1, box[3] + 6)
+                x0, y0 = min(x0, box[0] - 6), min(y0, box[1] - 5)
+                x1, y1 = max(x1, box[2] + 6), max(y1, box[3] + 14)
         boxes["/".join(path)] = (x0, y0, x1, y1)
     return boxes
 
@@ -293,7 +316,7 @@ def to_svg(layout: Layout) -> str:
         label = path.rsplit("/", 1)[-1]
         out.append(f'<g class="cluster" id="block-{esc(_id(path))}"><title>{esc(path)}</title>'
                    f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{x1 - x0:.1f}" height="{y1 - y0:.1f}" rx="8"/>'
-                   f'<text x="{x0 + 6:.1f}" y="{y0 + 11:.1f}">{esc(label)} ({esc(block_name(label))})</text></g>')
+                   f'<text x="{x0 + 6:.1f}" y="{y1 - 5:.1f}">{esc(label)} ({esc(block_name(label))})</text></g>')
     by_id = {n.id: n for n in layout.nodes}
     by_id.update(layout.dummies)
     for e in layout.edges:
@@ -308,10 +331,13 @@ def to_svg(layout: Layout) -> str:
                 pts.append((n.x, n.y))
                 pts.append((n.x, n.y + NODE_H))
         d = "M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in pts)
-        (ax, ay), (bx, _) = pts[0], pts[1]
+        # The label sits on the last segment, just above the arrow head: edges that leave one box
+        # together end at different boxes, so their labels do not overlap.
+        (ax, ay), (bx, by) = pts[-2], pts[-1]
+        lx, ly = ax + (bx - ax) * 0.6 + 4, ay + (by - ay) * 0.6 + 3
         out.append(f'<g class="edge"><title>{esc(e.tensor)}: {esc(e.shape)}</title>'
                    f'<path d="{d}" marker-end="url(#arrow)"/>'
-                   f'<text x="{(ax + bx) / 2 + 4:.1f}" y="{ay + 13:.1f}">{esc(e.shape)}</text></g>')
+                   f'<text x="{lx:.1f}" y="{ly:.1f}">{esc(e.shape)}</text></g>')
     for n in layout.nodes:
         x0 = n.x - n.width / 2
         tip = f"{n.label}: {n.sub}" + (f" ({', '.join(n.layers)})" if n.kind == "block" else "")

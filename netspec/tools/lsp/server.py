@@ -255,6 +255,13 @@ def build_server() -> NetspecServer:
             if path.resolve() in analysis.imports:
                 ls.check_now(other, follow=False)
 
+    @server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched(ls: NetspecServer, params: T.DidChangeWatchedFilesParams) -> None:
+        # A file changed on disk (saved elsewhere, a git checkout): check every open document again;
+        # the file cache notices what changed by size and modification time.
+        for uri in list(ls.analyses):
+            ls.schedule(uri)
+
     @server.feature(T.TEXT_DOCUMENT_HOVER)
     def on_hover(ls: NetspecServer, params: T.HoverParams) -> T.Hover | None:
         doc = ls.current(params.text_document.uri)
@@ -308,12 +315,15 @@ def build_server() -> NetspecServer:
         if doc.text != text:  # completion uses the typed text; names and blocks from the last check
             doc = _with_text(doc, text)
         items = []
+        markdown = _supports_markdown_docs(ls)
         for c in completions(doc, to_offset(text, params.position)):
+            documentation: Any = None
+            if c.documentation:
+                documentation = (T.MarkupContent(kind=T.MarkupKind.Markdown, value=c.documentation)
+                                 if markdown else c.documentation)
             items.append(T.CompletionItem(
                 label=c.label, kind=kinds.get(c.kind), detail=c.detail or None, insert_text=c.insert,
-                sort_text=order.get(c.kind, "5") + c.label,
-                documentation=T.MarkupContent(kind=T.MarkupKind.Markdown, value=c.documentation)
-                if c.documentation else None))
+                sort_text=order.get(c.kind, "5") + c.label, documentation=documentation))
         return T.CompletionList(is_incomplete=False, items=items)
 
     @server.feature(T.TEXT_DOCUMENT_FORMATTING)
@@ -330,6 +340,15 @@ def build_server() -> NetspecServer:
         return [T.TextEdit(range=_range(text, 0, len(text)), new_text=out)]
 
     return server
+
+
+def _supports_markdown_docs(ls: NetspecServer) -> bool:
+    """Whether the client renders markdown in completion items' documentation."""
+    try:
+        formats = ls.client_capabilities.text_document.completion.completion_item.documentation_format
+    except AttributeError:
+        return False
+    return bool(formats) and T.MarkupKind.Markdown in formats
 
 
 def _with_text(doc: Analysis, text: str) -> Analysis:
