@@ -304,20 +304,40 @@ def compile_(file: str, target: str, output: str, network: str | None, weights: 
 
 @main.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--input", "-i", "input_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Input batch as .npy.")
-@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Output .npy.")
+@click.option("--input", "-i", "inputs", required=True, multiple=True, metavar="[NAME=]FILE.npy",
+              callback=lambda ctx, param, values: _input_files(values),
+              help="An input batch as .npy; NAME=FILE.npy once per input when the network has several.")
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="Output .npy, or .npz keyed by output name (always .npz for several outputs).")
 @click.option("--network", "-n", help="Which network in FILE.")
 @click.option("--weights", "-w", type=click.Path(exists=True, dir_okay=False), help="Weights (.npz or .keras).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for fresh weights when none are given.")
 @_guard
-def run(file: str, input_path: str, output: str, network: str | None, weights: str | None, seed: int) -> None:
-    """Run the NumPy reference executor on an input batch."""
-    _check_output(output, (".npy", ".npz"), "outputs", file, input_path, weights)
+def run(file: str, inputs: tuple[str, ...], output: str, network: str | None, weights: str | None, seed: int) -> None:
+    """Run the NumPy reference executor on an input batch (one per input)."""
+    _check_output(output, (".npy", ".npz"), "outputs", file, *(_input_file(v) for v in inputs), weights)
     net = _load(file, network)
     from .targets.numpy_exec import run_cli
 
-    run_cli(net, input_path, output, weights=weights, seed=seed)
+    run_cli(net, list(inputs), output, weights=weights, seed=seed)
+
+
+def _input_file(value: str) -> str:
+    """The file of an ``--input`` value: ``FILE`` or ``NAME=FILE``."""
+    import os
+
+    name, eq, path = value.partition("=")
+    return path if eq and name.isidentifier() and not os.path.exists(value) else value
+
+
+def _input_files(values: Iterable[str]) -> tuple[str, ...]:
+    """Each ``--input`` value's file must exist (exit 2 otherwise), as for any other path option."""
+    import os
+
+    for value in values:
+        if not os.path.exists(_input_file(value)):
+            raise click.BadParameter(f"File {_input_file(value)!r} does not exist.", param_hint="'--input' / '-i'")
+    return tuple(values)
 
 
 @main.command()

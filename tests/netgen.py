@@ -126,12 +126,21 @@ class T:
 
 @dataclass
 class GenNet:
-    """A generated valid network: its text and the concrete input shape to run it on."""
+    """A generated valid network: its text and the concrete input shape to run it on.
+
+    ``extra_inputs`` are the shapes of the inputs after the first (a
+    metadata vector), in order; ``concrete_inputs`` lists them all.
+    """
 
     text: str
     concrete_input: tuple[int, ...]
     fmt: str
     features: frozenset[str] = field(default_factory=frozenset)
+    extra_inputs: tuple[tuple[int, ...], ...] = ()
+
+    @property
+    def concrete_inputs(self) -> tuple[tuple[int, ...], ...]:
+        return (self.concrete_input, *self.extra_inputs)
 
 
 # --- rendering helpers ---------------------------------------------------------------------------------
@@ -149,6 +158,7 @@ class _Writer:
         self.features: set[str] = set()
         self.defaults: dict[str, dict[str, Any]] = {}
         self.blocks: dict[str, str] = {}  # template -> emitted block name
+        self.top_names: list[str] = []  # tensor names bound in the network's own body (visible at its end)
         self.prelude: list[str] = []  # file-level lines (let) before the blocks
 
     def fresh(self, prefix: str) -> str:
@@ -824,6 +834,42 @@ def carry_loop(w: _Writer, x: T) -> T | None:
 # --- networks ------------------------------------------------------------------------------------------
 
 
+def _outputs(w: _Writer, x: T, meta: int | None) -> None:
+    """The network's end: join the metadata input in, and sometimes name several outputs.
+
+    A metadata vector is embedded by ``dense`` and concatenated with a
+    vector current tensor, or else becomes an output of its own; an
+    ``output`` statement then lists the current tensor and some tensors
+    bound earlier in the network's body.
+    """
+    several = meta is not None or (w.top_names and w.coin(0.3))
+    if not several:
+        return
+    last = w.fresh("t")
+    w.emit(f"{last} = linear()")  # names the current tensor
+    outputs = [last]
+    if meta is not None:
+        m = w.fresh("m")
+        units = w.int_(1, 5)
+        w.emit(f"{m} = meta -> dense({units}, activation='tanh')")
+        if len(x.decl) == 1 and x.decl[0] is not None and w.coin(0.6):
+            joined = w.fresh("j")
+            w.emit(f"{joined} = concat({last}, {m})")
+            outputs = [joined]
+            w.features.add("concat_inputs")
+        else:
+            outputs.append(m)
+    if w.top_names and w.coin(0.5):
+        outputs += w.draw(st.lists(st.sampled_from(w.top_names), min_size=1, max_size=2, unique=True))
+    if meta is not None and w.coin(0.2):
+        outputs.append("meta")  # an input may be an output too
+    if len(outputs) > 1 or w.coin(0.3):
+        w.emit("output " + ", ".join(outputs))
+        w.features.add("several_outputs" if len(outputs) > 1 else "output_statement")
+    elif outputs[0] != last:
+        w.emit(outputs[0])
+
+
 @st.composite
 def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
     """A random valid network as ``.net`` text (see the module docstring)."""
@@ -839,6 +885,10 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
     dims = ", ".join("?" if d is None else w.num(d) for d in x.decl)
     layout = " channels_first" if fmt == "channels_first" else (" channels_last" if w.coin(0.2) else "")
     w.emit(f"input x: [{dims}]{layout}")
+    meta = w.int_(1, 6) if w.coin(0.25) else None  # a second input: a metadata vector
+    if meta is not None:
+        w.emit(f"input meta: [{w.num(meta)}]")
+        w.features.add("several_inputs")
     if w.coin(0.3):
         w.defaults["conv2d"] = {"padding": "same"}
         w.emit("default conv2d(padding='same', activation='relu')")
@@ -957,6 +1007,7 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
             if w.coin(0.15):
                 bound = w.fresh("v")
                 w.emit(f"{bound} = {line}")
+                w.top_names.append(bound)
             else:
                 w.emit(line + ("  # a comment" if w.coin(0.05) else "") + (";" if w.coin(0.05) else ""))
         x = new
@@ -965,6 +1016,7 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
     if w.coin(0.2) and all(d is not None for d in x.decl):
         w.emit("flatten()" if len(x.decl) != 1 else "dense(3, activation='softmax')")
         x = T((math.prod(x.decl),), (math.prod(x.conc),)) if len(x.decl) != 1 else T((3,), (3,))
+    _outputs(w, x, meta)
     blocks = []
     ax = 1 if fmt == "channels_first" else -1
     for kind, name in w.blocks.items():
@@ -974,7 +1026,7 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
     prelude = "".join(line + "\n" for line in w.prelude)
     text = prelude + "".join(blocks) + "network gen {\n" + "\n".join(w.lines) + "\n}\n"
     conc_in = compose(hc, wc, cc, fmt)
-    return GenNet(text, conc_in, fmt, frozenset(w.features))
+    return GenNet(text, conc_in, fmt, frozenset(w.features), ((meta,),) if meta is not None else ())
 
 
 # --- bad specs ---------------------------------------------------------------------------------------------

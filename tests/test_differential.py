@@ -73,23 +73,29 @@ def _matches(got: tuple, declared: tuple) -> bool:
 
 
 
-def check_numpy(net: NetworkReport, weights: dict, x: np.ndarray) -> dict[str, np.ndarray]:
-    """Every layer's NumPy output has check's shape; returns the activations."""
+def check_numpy(net: NetworkReport, weights: dict, x: np.ndarray | list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Every layer's NumPy output has check's shape; returns the activations.
+
+    ``x`` is one batch, or a list of one batch per input.
+    """
+    xs = x if isinstance(x, list) else [x]
     run = executor(net, weights)
-    original = x.copy()
-    acts = run.activations(x)
+    originals = [v.copy() for v in xs]
+    acts = run.activations(*xs)
     for node in net.graph.nodes:
         got = acts[node.name].shape
-        assert got[0] == x.shape[0] and _matches(got[1:], net.layers[node.name].shape), \
+        assert got[0] == xs[0].shape[0] and _matches(got[1:], net.layers[node.name].shape), \
             f"{node.name}: NumPy shape {got}, check says {net.layers[node.name].shape}"
-    assert np.array_equal(x, original), "Executor.activations() modified its input array"
-    y = run(x)
-    assert np.array_equal(x, original), "Executor() modified its input array"
-    assert rel_err(y, acts[net.graph.output]) <= TOLERANCE, "Executor() and activations() disagree"
+    assert all(np.array_equal(v, o) for v, o in zip(xs, originals)), "Executor.activations() modified an input"
+    ys = run(*xs, by_name=True)
+    assert all(np.array_equal(v, o) for v, o in zip(xs, originals)), "Executor() modified an input array"
+    assert list(ys) == list(net.graph.outputs)
+    for output, y in ys.items():
+        assert rel_err(y, acts[output]) <= TOLERANCE, f"Executor() and activations() disagree on {output!r}"
     return acts
 
 
-def check_onnx(net: NetworkReport, weights: dict, x: np.ndarray, acts: dict) -> None:
+def check_onnx(net: NetworkReport, weights: dict, x: np.ndarray | list[np.ndarray], acts: dict) -> None:
     """ONNX shape inference equals check layer by layer; onnxruntime's output equals NumPy's."""
     model = to_onnx(net, weights)
     onnx.checker.check_model(model, full_check=True)
@@ -102,14 +108,18 @@ def check_onnx(net: NetworkReport, weights: dict, x: np.ndarray, acts: dict) -> 
         assert node.name in dims, f"ONNX shape inference gave no shape for {node.name!r}"
         assert dims[node.name] == [want[p] for p in perm], \
             f"{node.name}: ONNX inferred {dims[node.name]} (axes {perm}), check says {want}"
+    xs = x if isinstance(x, list) else [x]
+    assert [i.name for i in model.graph.input] == [i.name for i in net.graph.inputs]
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    y = sess.run(None, {net.graph.input.name: x})[0]
-    want = acts[net.graph.output]
-    err = rel_err(y, want)
-    assert err <= TOLERANCE, f"ONNX output {y.shape} vs NumPy {want.shape}: relative error {err:.3g}"
+    ys = sess.run(None, {i.name: v for i, v in zip(net.graph.inputs, xs)})
+    assert len(ys) == len(net.graph.outputs)
+    for output, y in zip(net.graph.outputs, ys):
+        want = acts[output]
+        err = rel_err(y, want)
+        assert err <= TOLERANCE, f"ONNX output {output!r} {y.shape} vs NumPy {want.shape}: relative error {err:.3g}"
 
 
-def check_keras(net: NetworkReport, weights: dict, x: np.ndarray, acts: dict) -> None:
+def check_keras(net: NetworkReport, weights: dict, x: np.ndarray | list[np.ndarray], acts: dict) -> None:
     """Keras's counts and every layer's shape equal check's; every layer's value equals NumPy's."""
     global _built
     keras = import_keras()
@@ -127,10 +137,12 @@ def check_keras(net: NetworkReport, weights: dict, x: np.ndarray, acts: dict) ->
         assert tuple(layer.output.shape[1:]) == net.layers[name].shape, \
             f"{name}: Keras shape {layer.output.shape}, check says {net.layers[name].shape}"
         assert sum(int(np.prod(w.shape)) for w in layer.weights) == net.layers[name].params, name
+    xs = x if isinstance(x, list) else [x]
+    assert list(model.output_names) == list(net.graph.outputs)
     if not names:
         return
-    probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
-    outs = probe(x, training=False)
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    outs = probe(xs, training=False)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     for name, got in zip(names, outs):
         got = np.asarray(got)
@@ -138,21 +150,27 @@ def check_keras(net: NetworkReport, weights: dict, x: np.ndarray, acts: dict) ->
         assert err <= TOLERANCE, f"{name}: Keras {got.shape} vs NumPy {acts[name].shape}: relative error {err:.3g}"
 
 
-def differential(text: str, concrete_input: tuple[int, ...], seed: int = 0, keras: bool = True) -> NetworkReport:
+def differential(text: str, concrete_input: tuple[int, ...], seed: int = 0, keras: bool = True,
+                 extra_inputs: tuple[tuple[int, ...], ...] = ()) -> NetworkReport:
     """Run one spec through check and all three targets; raise AssertionError on any disagreement.
+
+    ``extra_inputs`` are the concrete shapes of the inputs after the first.
 
     >>> differential("network n {\\n input x: [4]\\n dense(2)\\n}\\n", (4,), keras=False).output_shape
     (2,)
     """
     net = netspec.load_source(text, filename="gen.net")
-    assert _matches(concrete_input, net.graph.input.shape)
+    shapes = (concrete_input, *extra_inputs)
+    assert len(shapes) == len(net.graph.inputs)
+    assert all(_matches(s, i.shape) for s, i in zip(shapes, net.graph.inputs))
     weights = lively_weights(net, seed)
-    x = np.random.default_rng(seed).standard_normal((2, *concrete_input)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((2, *s)).astype(np.float32) for s in shapes]
     # each target gets its own copy: one that wrote into its input must not spoil the others' comparison
-    acts = check_numpy(net, weights, x.copy())
-    check_onnx(net, weights, x.copy(), acts)
+    acts = check_numpy(net, weights, [v.copy() for v in xs])
+    check_onnx(net, weights, [v.copy() for v in xs], acts)
     if keras:
-        check_keras(net, weights, x.copy(), acts)
+        check_keras(net, weights, [v.copy() for v in xs], acts)
     return net
 
 
@@ -160,7 +178,9 @@ def save_failure(test: str, case: GenNet) -> Path:
     """Write a failing case as a regression spec; hypothesis's last call is the shrunk one."""
     REGRESSIONS.mkdir(exist_ok=True)
     path = REGRESSIONS / f"auto_{test}.net"
-    head = f"# concrete-input: {list(case.concrete_input)}\n# found by {test}; shrunk by hypothesis\n"
+    head = f"# concrete-input: {list(case.concrete_input)}\n"
+    head += "".join(f"# extra-input: {list(shape)}\n" for shape in case.extra_inputs)
+    head += f"# found by {test}; shrunk by hypothesis\n"
     path.write_text(head + case.text, encoding="utf-8")
     return path
 
@@ -177,12 +197,22 @@ def parse_header(text: str) -> tuple[tuple[int, ...], str | None]:
     return shape, (x.group(1).strip() if x else None)
 
 
+def extra_inputs(text: str) -> tuple[tuple[int, ...], ...]:
+    """The concrete shapes of the inputs after the first, from ``# extra-input: [..]`` header lines.
+
+    >>> extra_inputs("# concrete-input: [4]\\n# extra-input: [3]\\nnetwork n {}")
+    ((3,),)
+    """
+    return tuple(tuple(int(v) for v in m.split(",") if v.strip())
+                 for m in re.findall(r"^# extra-input: \[([\d, ]*)\]", text, re.M))
+
+
 @settings(max_examples=NETWORKS, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                           HealthCheck.filter_too_much])
 @given(networks())
 def test_targets_agree(case: GenNet) -> None:
     try:
-        differential(case.text, case.concrete_input)
+        differential(case.text, case.concrete_input, extra_inputs=case.extra_inputs)
     except BaseException:
         save_failure("test_targets_agree", case)
         raise
@@ -209,6 +239,7 @@ def test_generator_covers_the_language() -> None:
               "explicit_padding", "padding_same", "padding_valid", "unknown_size", "alias", "block_cbr",
               "block_res", "block_down", "block_fork", "chain", "softmax", "exponential", "relu_args",
               "initializer", "regularizer", "constraint", "flatten_channels_first", "flatten_channels_last",
+              "several_inputs", "several_outputs", "concat_inputs",
               "let", "let_file", "cond_expr", "for", "for_unpack", "carry",
               # version 2's layer ops
               "layernorm", "groupnorm", "normalization", "rescaling", "unit_normalization", "layer_scale", "prelu",

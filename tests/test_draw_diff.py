@@ -31,10 +31,14 @@ CASES = {
     "diff_json": ["diff", "old.net", "new.net", "--format", "json", "--batch-size", "4"],
     "diff_one_file": ["diff", "two.net", "-n", "small", "-n", "wide"],
     "diff_same": ["diff", "old.net", "old.net"],
+    "diff_dtype_batch": ["diff", "old.net", "new.net", "--dtype", "bfloat16", "-b", "8"],
+    "diff_network_in_both": ["diff", "two.net", "two.net", "-n", "wide"],
     "diff_one_file_needs_two_names": ["diff", "two.net"],
     "draw_dot": ["draw", "old.net", "-o", "{tmp}/old.dot"],
     "draw_dot_depth": ["draw", "old.net", "-o", "{tmp}/old.dot", "--depth", "0"],
     "draw_bad_ending": ["draw", "old.net", "-o", "{tmp}/old.png"],
+    "draw_network_of_two": ["draw", "two.net", "-n", "wide", "-o", "{tmp}/wide.gv"],
+    "draw_needs_a_network": ["draw", "two.net", "-o", "{tmp}/two.dot"],
 }
 
 

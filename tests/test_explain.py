@@ -87,3 +87,15 @@ def test_explain_in_json() -> None:
     assert result.exit_code == 0
     lines = json.loads(result.stdout)["networks"][0]["explain"]
     assert lines[0].startswith("conv2d: conv2d") and any("3*3*1*32 + 32 = 320" in line for line in lines)
+
+
+def test_symbolic_sizes_are_explained_with_formulas() -> None:
+    net = check_source("""network fcn {
+    input x: [H, W, 3]
+    conv2d(16, 7, strides=2, padding='same')
+    maxpool2d(3, strides=2)
+}""").networks[0]
+    conv = explain_layer(net, "conv2d")
+    assert "'same': ceil(H / 2) = floor((H - 1) / 2) + 1" in conv
+    pool = explain_layer(net, "max_pooling2d")
+    assert "floor((floor((H - 1) / 2) + 1 - 3 + 2*0) / 2) + 1 = floor((H - 1) / 4)" in pool

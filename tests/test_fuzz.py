@@ -78,7 +78,7 @@ _LARK = Lark(grammar_path().read_text(encoding="utf-8"), parser="lalr", lexer="b
              start=["start", "block", "chain", "bind_stmt", "repeat_stmt", "if_stmt", "default_stmt"])
 
 # Names a spec would use, so that generated calls and references often resolve.
-_NAMES = ["x", "y", "a", "b", "i", "n", "f", "stage", "conv2d", "dense", "relu", "maxpool2d", "avgpool2d",
+_NAMES = ["meta", "x", "y", "a", "b", "i", "n", "f", "stage", "conv2d", "dense", "relu", "maxpool2d", "avgpool2d",
           "flatten", "add", "concat", "multiply", "batchnorm", "dropout", "zeropad2d", "reshape", "softmax",
           "global_avgpool2d", "depthwise_conv2d", "separable_conv2d", "Conv2D", "channels", "shape", "filters",
           "kernel_size", "strides", "padding", "units", "axis", "activation", "groups", "dilation_rate",
@@ -142,9 +142,11 @@ def grammar_networks(draw: st.DrawFn) -> str:
     blocks = draw(st.lists(grammar_text("block"), max_size=1))
     shape = draw(st.sampled_from(["[8, 8, 3]", "[3, 8, 8] channels_first", "[?, ?, 2]", "[10]"]))
     statements = st.one_of(grammar_text("chain"), grammar_text("bind_stmt"), grammar_text("repeat_stmt"),
-                           grammar_text("if_stmt"), grammar_text("default_stmt"))
+                           grammar_text("if_stmt"), grammar_text("default_stmt"), grammar_text("output_stmt"))
     body = "\n".join(draw(st.lists(statements, min_size=1, max_size=4)))
-    return "\n".join(blocks) + f"\nnetwork n {{\n    input x: {shape}\n{body}\n}}\n"
+    inputs = "".join(draw(st.lists(st.sampled_from(["    input meta: [4]\n", "    input y: [8, 8, 3]\n"]),
+                                   max_size=2, unique=True)))  # several inputs, named by the generated code
+    return "\n".join(blocks) + f"\nnetwork n {{\n    input x: {shape}\n{inputs}{body}\n}}\n"
 
 
 # Recursive rules overrun hypothesis's buffer now and then; those draws count as filtered.

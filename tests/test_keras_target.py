@@ -68,28 +68,37 @@ def _random_weights(net: NetworkReport, seed: int = 0) -> dict[str, np.ndarray]:
     return out
 
 
-def _layer_outputs(model: Any, names: list[str], x: np.ndarray) -> list[np.ndarray]:
-    probe = keras.Model(model.input, [model.get_layer(n).output for n in names])
-    out = probe(x, training=False)
+def _layer_outputs(model: Any, names: list[str], x: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+    probe = keras.Model(model.inputs, [model.get_layer(n).output for n in names])
+    out = probe(x if isinstance(x, list) else [x], training=False)
     return [np.asarray(y) for y in (out if isinstance(out, (list, tuple)) else [out])]
 
 
-def _assert_same_as_numpy(net: NetworkReport, weights: dict[str, np.ndarray], x: np.ndarray) -> None:
-    """Every layer's Keras output equals the NumPy executor's, relative to the layer's largest value."""
+def _assert_same_as_numpy(net: NetworkReport, weights: dict[str, np.ndarray], x: np.ndarray | list[np.ndarray]
+                          ) -> None:
+    """Every layer's Keras output equals the NumPy executor's, relative to the layer's largest value.
+
+    ``x`` is one batch, or a list of one batch per input.
+    """
     numpy_exec = _numpy_exec()
     model = km.to_keras(net, weights)
     names = [n.name for n in net.graph.nodes]
-    reference = numpy_exec.executor(net, weights).activations(x)
+    xs = x if isinstance(x, list) else [x]
+    reference = numpy_exec.executor(net, weights).activations(*xs)
     for name, got in zip(names, _layer_outputs(model, names, x)):
         want = reference[name]
         assert got.shape == want.shape, f"{name}: Keras {got.shape} vs NumPy {want.shape}"
         scale = max(float(np.abs(want).max()), 1e-30)
         err = float(np.abs(got - want).max()) / scale
         assert err <= TOLERANCE, f"{net.name}/{name}: relative error {err:.2e} > {TOLERANCE}"
-    # and in graph mode, as predict() and fit() run it
-    want = reference[net.graph.output]
-    err = float(np.abs(model.predict(x, verbose=0) - want).max()) / max(float(np.abs(want).max()), 1e-30)
-    assert err <= TOLERANCE, f"{net.name}: predict() relative error {err:.2e} > {TOLERANCE}"
+    # and in graph mode, as predict() and fit() run it, every output in order
+    got = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    got = list(got) if isinstance(got, (list, tuple)) else [got]
+    assert len(got) == len(net.graph.outputs)
+    for output, y in zip(net.graph.outputs, got):
+        want = reference[output]
+        err = float(np.abs(y - want).max()) / max(float(np.abs(want).max()), 1e-30)
+        assert err <= TOLERANCE, f"{net.name}: predict() output {output!r} relative error {err:.2e} > {TOLERANCE}"
 
 
 def _assert_counts_and_shapes(net: NetworkReport, model: Any) -> None:
@@ -97,13 +106,14 @@ def _assert_counts_and_shapes(net: NetworkReport, model: Any) -> None:
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     non_trainable = sum(int(np.prod(v.shape)) for v in model.non_trainable_weights)
     assert (trainable, non_trainable) == net.params
-    assert model.input.name == net.graph.input.name
-    assert tuple(model.input.shape[1:]) == net.graph.input.shape
+    assert [t.name for t in model.inputs] == [i.name for i in net.graph.inputs]
+    assert [tuple(t.shape[1:]) for t in model.inputs] == [i.shape for i in net.graph.inputs]
     for node in net.graph.nodes:
         layer = model.get_layer(node.name)
         assert tuple(layer.output.shape[1:]) == net.layers[node.name].shape, node.name
         assert sum(int(np.prod(w.shape)) for w in layer.weights) == net.layers[node.name].params, node.name
-    assert tuple(model.output.shape[1:]) == net.output_shape
+    assert [tuple(t.shape[1:]) for t in model.outputs] == list(net.output_shapes)
+    assert list(model.output_names) == list(net.graph.outputs)
 
 
 # --- the lowering table ------------------------------------------------------------------------------
@@ -136,8 +146,9 @@ def test_spec_outputs_equal_numpy(path: Path) -> None:
         pytest.skip(f"{path.name}: {net.macs} MACs per sample is more than a test's time allows")
     from netspec.targets.weights import init_weights
 
-    x = np.random.default_rng(1).standard_normal((1, *net.graph.input.shape)).astype(np.float32)
-    _assert_same_as_numpy(net, init_weights(net, seed=0), x)
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((1, *i.shape)).astype(np.float32) for i in net.graph.inputs]
+    _assert_same_as_numpy(net, init_weights(net, seed=0), xs if len(xs) > 1 else xs[0])
 
 
 def test_spec_list_is_not_empty() -> None:

@@ -203,3 +203,14 @@ def test_questions_across_each_spec_have_answers(path: Path):
         typed = dataclasses.replace(doc, text=partial)
         completions(typed, len(partial))
         analyze(Files(), path, partial)
+
+
+def test_symbolic_sizes_show_as_formulas():
+    text = ("network fcn {\n    input x: [H, W, 3]\n    conv2d(16, 7, strides=2, padding='same')\n"
+            "    maxpool2d(3, strides=2)\n    global_avgpool2d()\n}\n")
+    doc = analyze(Files(), "/tmp/fcn.net", text)
+    labels = {h.line: h.label for h in inlay_hints(doc)}
+    assert labels[1] == "(None, H, W, 3)"
+    assert labels[2] == "(None, floor((H - 1) / 2) + 1, floor((W - 1) / 2) + 1, 16)"
+    assert labels[4] == "(None, 16)"
+    assert "`(None, floor((H - 1) / 4), floor((W - 1) / 4), 16)`" in hover(doc, _at(text, "maxpool2d"))

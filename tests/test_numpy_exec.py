@@ -632,10 +632,15 @@ def test_specs_run(tmp_path):
     ran = 0
     for path in sorted(root.glob("*.net")):
         for net in netspec.check_file(str(path)).networks:
-            if not net.ok or net.macs is None or net.macs > 5e7 or any(d is None for d in net.input_shape):
+            if not net.ok or net.macs is None or net.macs > 5e7 or any(
+                    d is None for i in net.inputs for d in i.shape):
                 continue
-            y = executor(net, seed=0)(np.random.default_rng(0).random((2, *net.input_shape), dtype=np.float32))
-            assert y.shape == (2, *net.output_shape) and np.isfinite(y).all()
+            rng = np.random.default_rng(0)
+            ys = executor(net, seed=0)(*(rng.random((2, *i.shape), dtype=np.float32) for i in net.inputs),
+                                       by_name=True)
+            assert list(ys) == list(net.outputs)
+            for y, shape in zip(ys.values(), net.output_shapes):
+                assert y.shape == (2, *shape) and np.isfinite(y).all()
             ran += 1
     assert ran > 0
 

@@ -63,7 +63,13 @@ def layer_values(model, net) -> dict[str, tuple[str, tuple[int, ...]]]:
     return out
 
 
-def run_layers(model, net, x: np.ndarray) -> dict[str, np.ndarray]:
+def feeds(net, x) -> dict[str, np.ndarray]:
+    """onnxruntime's feed: ``x`` is one batch (the first input) or a list of one per input."""
+    xs = x if isinstance(x, list) else [x]
+    return {i.name: v for i, v in zip(net.graph.inputs, xs)}
+
+
+def run_layers(model, net, x) -> dict[str, np.ndarray]:
     """onnxruntime's value for every layer, in the spec's layout."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
@@ -74,13 +80,19 @@ def run_layers(model, net, x: np.ndarray) -> dict[str, np.ndarray]:
             probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(value))
     names = [o.name for o in probe.graph.output]
     sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    results = dict(zip(names, sess.run(names, {net.graph.input.name: x})))
+    results = dict(zip(names, sess.run(names, feeds(net, x))))
     return {layer: results[value].transpose(np.argsort(perm)) for layer, (value, perm) in values.items()}
 
 
-def run_output(model, net, x: np.ndarray) -> np.ndarray:
+def run_output(model, net, x) -> np.ndarray:
+    """The first output; ``x`` as for :func:`feeds`."""
+    return run_outputs(model, net, x)[0]
+
+
+def run_outputs(model, net, x) -> list[np.ndarray]:
+    """Every graph output, in order."""
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return sess.run(None, {net.graph.input.name: x})[0]
+    return sess.run(None, feeds(net, x))
 
 
 def rel_err(got: np.ndarray, want: np.ndarray) -> float:
@@ -88,9 +100,12 @@ def rel_err(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.max(np.abs(got - want))) / scale if scale > 0 else float(np.max(np.abs(got), initial=0.0))
 
 
-def sample(net, batch: int, seed: int = 0, unknown: int = 11) -> np.ndarray:
-    shape = (batch, *[unknown + i if d is None else d for i, d in enumerate(net.graph.input.shape)])
-    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+def sample(net, batch: int, seed: int = 0, unknown: int = 11):
+    """A random batch for the input, or a list of one per input when the network has several."""
+    rng = np.random.default_rng(seed)
+    xs = [rng.standard_normal((batch, *[unknown + i if d is None else d for i, d in enumerate(inp.shape)])
+                              ).astype(np.float32) for inp in net.graph.inputs]
+    return xs if len(xs) > 1 else xs[0]
 
 
 
@@ -112,15 +127,17 @@ def check_all(net, weights, batch_sizes=(3, 1), unknown: int = 11) -> None:
         pytest.skip("netspec.targets.numpy_exec is not written yet")
     run = executor(net, weights)
     x = sample(net, max(batch_sizes), unknown=unknown)
-    want = run.activations(x)
+    xs = x if isinstance(x, list) else [x]
+    want = run.activations(*xs)
     got = run_layers(model, net, x)
     for layer, value in got.items():
         assert value.shape == want[layer].shape, layer
         assert rel_err(value, want[layer]) <= TOLERANCE, f"{layer}: relative error {rel_err(value, want[layer])}"
+    assert len(model.graph.output) == len(net.graph.outputs)
     for batch in batch_sizes:
-        if batch != max(batch_sizes):
-            out = run_output(model, net, x[:batch])
-            assert rel_err(out, want[net.graph.output][:batch]) <= TOLERANCE
+        outs = run_outputs(model, net, [v[:batch] for v in xs])
+        for output, out in zip(net.graph.outputs, outs):
+            assert rel_err(out, want[output][:batch]) <= TOLERANCE, output
 
 
 # --- hand-written networks, every op and argument form -----------------------------------------

@@ -154,9 +154,12 @@ def graphs(draw: st.DrawFn) -> Graph:
     shape = (*dims, channels) if fmt == CL else (channels, *dims)
     if draw(st.integers(0, 4)) == 0:
         shape = (draw(st.integers(1, 12)),)
-    names = iter(draw(st.lists(IDENT, min_size=12, max_size=12, unique=True)))
-    graph_input = Input(next(names), shape, fmt)
-    tensors: dict[str, tuple] = {graph_input.name: shape}
+    names = iter(draw(st.lists(IDENT, min_size=14, max_size=14, unique=True)))
+    graph_inputs = [Input(next(names), shape, fmt)]
+    for _ in range(draw(st.integers(0, 2))):  # several inputs, each with its own shape and layout
+        graph_inputs.append(Input(next(names), (*[draw(st.integers(1, 6)) for _ in range(2)], channels),
+                                  draw(st.sampled_from([CL, CF]))))
+    tensors: dict[str, tuple] = {i.name: i.shape for i in graph_inputs}
     nodes: list[Node] = []
     for _ in range(draw(st.integers(0, 6))):
         op = draw(st.sampled_from(sorted(OPS)))
@@ -177,8 +180,9 @@ def graphs(draw: st.DrawFn) -> Graph:
         name = next(names)
         nodes.append(Node(name, op, tuple(inputs), attrs))
         tensors[name] = info.shape
-    output = draw(st.sampled_from(sorted(tensors))) if draw(st.booleans()) else ""
-    return Graph(draw(IDENT), graph_input, tuple(nodes), output)
+    # No output (the last node), one, or several (an `output a, b` statement).
+    outputs = draw(st.lists(st.sampled_from(sorted(tensors)), max_size=3, unique=True))
+    return Graph(draw(IDENT), tuple(graph_inputs), tuple(nodes), tuple(outputs))
 
 
 def assert_round_trip(graph: Graph) -> None:
@@ -189,6 +193,8 @@ def assert_round_trip(graph: Graph) -> None:
     loaded = load_source(text)
     assert loaded.graph == report.graph, text
     assert (loaded.output_shape, loaded.params) == (report.output_shape, report.params)
+    assert (loaded.inputs, loaded.outputs, loaded.output_shapes) == (report.inputs, report.outputs,
+                                                                      report.output_shapes)
     assert to_source(loaded.graph) == to_source(report.graph)
 
 
@@ -242,7 +248,30 @@ network n {
     assert_round_trip(load_source(text).graph)
 
 
-@pytest.mark.parametrize("name", ["layer-1", "default", "block 1", "input"])
+def test_several_inputs_and_outputs_round_trip() -> None:
+    text = """
+network two {
+    input image: [16, 16, 3]
+    input meta: [5] channels_first
+    feat = conv2d(8, 3) -> global_avgpool2d()
+    m = meta -> dense(8)
+    both = concat(feat, m)
+    cls = both -> dense(10, name='cls')
+    output cls, meta, feat
+    dense(3)
+}
+"""
+    graph = load_source(text).graph
+    assert [i.name for i in graph.inputs] == ["image", "meta"] and graph.outputs == ("cls", "meta",
+                                                                                     "global_average_pooling2d")
+    assert graph.input_named("meta").data_format == "channels_first"
+    assert "dense_1" not in [n.name for n in graph.nodes]  # reaches no output: left out (W105)
+    printed = to_source(graph)
+    assert "    input meta: [5] channels_first\n" in printed and "    output cls, meta, " in printed
+    assert_round_trip(graph)
+
+
+@pytest.mark.parametrize("name", ["layer-1", "default", "block 1", "input", "output"])
 def test_layer_names_that_are_not_identifiers_round_trip(name: str) -> None:
     graph = Graph("g", Input("x", (4,)), (Node(name, "dense", ("x",), ops.Dense(units=2)),))
     assert_round_trip(graph)

@@ -64,6 +64,31 @@ def resnet18_counts() -> tuple[int, int]:
     return trainable, 2 * bn_channels
 
 
+def detector_counts() -> tuple[int, int]:
+    """(trainable, non-trainable) of specs/detector.net, from its architecture.
+
+    >>> detector_counts()[1]  # the batchnorms' moving statistics: 2 * (16 + 32 + 32 + 64 + 128 + 256)
+    1056
+    """
+    trainable, bn_channels, c_in = 0, 0, 3
+    for filters in (16, 32, 32, 64, 128, 256):
+        trainable += _conv(3, c_in, filters, bias=False) + 2 * filters
+        bn_channels += filters
+        c_in = filters
+    for per_anchor in (20, 4, 1):  # class, box and objectness heads
+        for c in (64, 128, 256):  # on each scale
+            trainable += _conv(3, c, 64) + _conv(1, 64, 3 * per_anchor)
+    return trainable, 2 * bn_channels
+
+
+def image_metadata_counts() -> tuple[int, int]:
+    """(trainable, non-trainable) of specs/image_metadata.net."""
+    convs = _conv(3, 3, 32, False) + _conv(3, 32, 64, False) + _conv(3, 64, 128, False)
+    bn = 32 + 64 + 128
+    trainable = convs + 2 * bn + _dense(12, 32) + _dense(128 + 32, 64) + _dense(64, 5)
+    return trainable, 2 * bn
+
+
 # name -> (total, trainable): the published counts, or computed above
 EXPECTED: dict[str, tuple[int, int]] = {
     "mnist.net": (421_642, 421_642),
@@ -73,6 +98,8 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "resnet18.net": (sum(resnet18_counts()), resnet18_counts()[0]),
     "resnet50.net": (25_636_712, 25_583_592),
     "mobilenetv2.net": (3_538_984, 3_504_872),
+    "detector.net": (sum(detector_counts()), detector_counts()[0]),
+    "image_metadata.net": (sum(image_metadata_counts()), image_metadata_counts()[0]),
     "unet.net": (31031745, 31031745),
     "tcn1d.net": (38538, 38538),
     "c3d.net": (734821, 734821),
@@ -135,7 +162,7 @@ def _kept(shape: tuple, in_shape: tuple | None, has_weights: bool) -> bool:
 def _netspec_layers(net: NetworkReport) -> list[tuple[str, tuple, int]]:
     """(name, output shape, params) of the layers that have weights or change the shape."""
     assert net.graph is not None
-    shapes: dict[str, tuple] = {net.graph.input.name: tuple(net.graph.input.shape)}
+    shapes: dict[str, tuple] = {i.name: tuple(i.shape) for i in net.graph.inputs}
     out = []
     for node in net.graph.nodes:
         info = net.layers[node.name]
@@ -279,6 +306,61 @@ def test_small_net_matches_keras(spec: str, keras: Any) -> None:
         "resnet18.net": lambda: _resnet18(keras),
     }[spec]
     _assert_matches_keras(netspec.load(SPECS / spec), build(), names=spec == "resnet18.net")
+
+
+def _detector(keras: Any) -> Any:
+    """specs/detector.net built with keras.layers: three heads on three scales, three outputs."""
+    L = keras.layers
+
+    def conv_bn(x: Any, filters: int, strides: int, name: str) -> Any:
+        x = L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, name=name + "_conv")(x)
+        return L.ReLU(name=name + "_relu")(L.BatchNormalization(name=name + "_bn")(x))
+
+    def head(x: Any, per_anchor: int, activation: str, name: str) -> Any:
+        x = L.Conv2D(64, 3, padding="same", activation="relu", name=name + "_conv")(x)
+        x = L.Conv2D(3 * per_anchor, 1, name=name + "_pred")(x)
+        return L.Activation(activation, name=name + "_act")(L.Reshape((-1, per_anchor), name=name + "_flat")(x))
+
+    image = keras.Input((256, 256, 3), name="image")
+    x = conv_bn(conv_bn(conv_bn(image, 16, 2, "stem1"), 32, 2, "stem2"), 32, 1, "stage1")
+    c3 = conv_bn(x, 64, 2, "stage2")
+    c4 = conv_bn(c3, 128, 2, "stage3")
+    c5 = conv_bn(c4, 256, 2, "stage4")
+    outputs = []
+    for kind, per_anchor, activation in (("cls", 20, "softmax"), ("box", 4, "linear"), ("obj", 1, "sigmoid")):
+        heads = [head(c, per_anchor, activation, f"{kind}{s}") for s, c in zip((3, 4, 5), (c3, c4, c5))]
+        name = {"cls": "classes", "box": "boxes", "obj": "objectness"}[kind]
+        outputs.append(L.Concatenate(axis=1, name=name)(heads))
+    return keras.Model(image, outputs)
+
+
+def _image_metadata(keras: Any) -> Any:
+    """specs/image_metadata.net built with keras.layers: two inputs joined after global pooling."""
+    L = keras.layers
+    image = keras.Input((64, 64, 3), name="image")
+    metadata = keras.Input((12,), name="metadata")
+    x = image
+    for filters, name in ((32, "block1"), (64, "block2"), (128, "block3")):
+        x = L.Conv2D(filters, 3, padding="same", use_bias=False, name=name + "_conv")(x)
+        x = L.ReLU(name=name + "_relu")(L.BatchNormalization(name=name + "_bn")(x))
+        x = L.MaxPooling2D(2, name=name + "_pool")(x)
+    features = L.GlobalAveragePooling2D(name="image_pool")(x)
+    meta = L.Dense(32, activation="relu", name="meta_dense")(metadata)
+    x = L.Concatenate(name="merged")([features, meta])
+    x = L.Dropout(0.3, name="fc_dropout")(L.Dense(64, activation="relu", name="fc")(x))
+    return keras.Model([image, metadata], L.Dense(5, activation="softmax", name="predictions")(x))
+
+
+@pytest.mark.keras
+@pytest.mark.parametrize("spec", ["detector.net", "image_metadata.net"])
+def test_several_inputs_or_outputs_match_keras(spec: str, keras: Any) -> None:
+    model = {"detector.net": _detector, "image_metadata.net": _image_metadata}[spec](keras)
+    net = netspec.load(SPECS / spec)
+    _assert_matches_keras(net, model, names=True)
+    assert [i.name for i in net.inputs] == [t.name for t in model.inputs]
+    assert list(net.outputs) == list(model.output_names)
+    assert [tuple(s) for s in net.output_shapes] == [tuple(t.shape[1:]) for t in model.outputs]
+    assert [tuple(i.shape) for i in net.inputs] == [tuple(t.shape[1:]) for t in model.inputs]
 
 
 # --- contract fixtures -------------------------------------------------------------------------

@@ -88,7 +88,8 @@ def explain_layer(net: NetworkReport, name: str) -> str:
         raise ExplainError(f"no layer {name!r} in network {net.name!r}" + did_you_mean(name, names))
     for inp in graph.inputs:
         if inp.name == name:
-            return (f"{name}: input  {_shape_text(inp.shape)}\n"
+            shape = net.symbolic.shapes.get(name) if net.symbolic is not None else None
+            return (f"{name}: input  {_shape_text(shape or inp.shape)}\n"
                     f"  the network's input ({inp.data_format}); no weights, no MACs; "
                     "each output cell sees one input cell")
     node = graph.node(name)
@@ -96,17 +97,20 @@ def explain_layer(net: NetworkReport, name: str) -> str:
     opdef = OPS[node.op]
     shapes: dict[str, Any] = {i.name: i.shape for i in graph.inputs}
     shapes.update({k: v.shape for k, v in net.layers.items()})
+    if net.symbolic is not None:  # formulas where the sizes are symbolic
+        shapes.update({k: v for k, v in net.symbolic.shapes.items() if v is not None})
     in_shapes = [shapes[i] for i in node.inputs]
     ins = ", ".join(_shape_text(s) for s in in_shapes)
-    lines = [f"{name}: {node.op}  {ins} -> {_shape_text(info.shape)}"]
+    out_shape = shapes.get(name, info.shape)
+    lines = [f"{name}: {node.op}  {ins} -> {_shape_text(out_shape)}"]
 
     story = Explanation()
     if opdef.explain is not None:
         try:
-            story = opdef.explain(node.attrs, in_shapes, info.shape)
+            story = opdef.explain(node.attrs, in_shapes, out_shape)
         except (TypeError, ValueError, IndexError, AttributeError):
             story = Explanation()
-    body = list(story.sizes) or _generic_sizes(node, opdef, in_shapes, info.shape)
+    body = list(story.sizes) or _generic_sizes(node, opdef, in_shapes, out_shape)
     lines += ["  " + line for line in _align(body)]
 
     # weights, from the WeightSpecs
@@ -131,7 +135,7 @@ def explain_layer(net: NetworkReport, name: str) -> str:
     elif macs == 0:
         lines.append("  MACs:    0 (no multiply-accumulates; the contract counts none for this op)")
     else:
-        outputs = math.prod(d for d in info.shape if d is not None) if all(d is not None for d in info.shape) else None
+        outputs = math.prod(info.shape) if all(isinstance(d, int) for d in info.shape) else None  # type: ignore[arg-type]
         per = story.per_output
         if story.macs is not None:
             lines.append(f"  MACs:    {story.macs} = {macs:,}")
@@ -154,7 +158,7 @@ def _generic_sizes(node: Any, opdef: Any, in_shapes: list[Any], out: Any) -> lis
     if opdef.merge:
         return [f"merge of {len(in_shapes)} tensors: {node.op} of " + ", ".join(_shape_text(s) for s in in_shapes)
                 + f" -> {_shape_text(out)}"]
-    if len(in_shapes) == 1 and tuple(in_shapes[0]) == tuple(out):
+    if len(in_shapes) == 1 and tuple(map(str, in_shapes[0])) == tuple(map(str, out)):
         return ["shape: unchanged (it acts on each value, or along an axis, without resizing)"]
     return [f"shape: {_shape_text(in_shapes[0])} -> {_shape_text(out)} ({node.op}'s shape rule)"]
 

@@ -99,15 +99,7 @@ def format_table(net: NetworkReport, options: AnalysisOptions | None = None) -> 
     """
     graph = net.graph
     inputs = graph.inputs if graph is not None else ()
-    inp = inputs[0] if inputs else None
-    head = f"network {net.name}"
-    if len(inputs) == 1 and inp is not None and len(net.outputs) <= 1:
-        head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
-    elif inp is not None:
-        shown = ", ".join(f"{i.name}: {format_shape(_shape(net, i.name, i.shape))}" for i in inputs)
-        outs = ", ".join(f"{o}: {format_shape(_shape(net, o, s))}" for o, s in zip(net.outputs, net.output_shapes))
-        head += (f"  ({'inputs' if len(inputs) > 1 else 'input'} {shown}, {inp.data_format}; "
-                 f"{'outputs' if len(net.outputs) > 1 else 'output'} {outs})")
+    head = _head(net)
     options = options or AnalysisOptions()
     flops = layer_flops(net)
     rows = [("layer", "op", "output shape", "params", "MACs", "FLOPs", "RF")]
@@ -131,10 +123,17 @@ def format_table(net: NetworkReport, options: AnalysisOptions | None = None) -> 
 
 
 def _head(net: NetworkReport) -> str:
-    inp = net.graph.input if net.graph is not None else None
+    """``network NAME  (input ...)``; with several inputs or outputs, every one with its shape."""
+    inputs = net.graph.inputs if net.graph is not None else ()
+    inp = inputs[0] if inputs else None
     head = f"network {net.name}"
-    if inp is not None:
+    if len(inputs) == 1 and inp is not None and len(net.outputs) <= 1:
         head += f"  (input {inp.name}: {format_shape(_shape(net, inp.name, inp.shape))}, {inp.data_format})"
+    elif inp is not None:
+        shown = ", ".join(f"{i.name}: {format_shape(_shape(net, i.name, i.shape))}" for i in inputs)
+        outs = ", ".join(f"{o}: {format_shape(_shape(net, o, s))}" for o, s in zip(net.outputs, net.output_shapes))
+        head += (f"  ({'inputs' if len(inputs) > 1 else 'input'} {shown}, {inp.data_format}; "
+                 f"{'outputs' if len(net.outputs) > 1 else 'output'} {outs})")
     return head
 
 

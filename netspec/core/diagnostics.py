@@ -91,6 +91,8 @@ CODES: dict[str, str] = {
     "E605": "target cannot express this network",
     "E606": "output refused: it would replace an input, or its ending does not match what is written",
     "E607": "internal error: netspec failed unexpectedly (a bug; please report it)",
+    "E610": "netspec run's input files or output file do not fit the network's inputs and outputs",
+    "E611": "netspec train cannot train a network with several inputs or outputs",
     "E701": "import: the model holds something netspec cannot express",
     "E702": "import: the written spec does not check",
     "E703": "import: netspec computes a shape other than the model records",

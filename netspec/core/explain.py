@@ -73,6 +73,14 @@ def window_line(axis: str, length: Any, size: int, stride: int, dilation: int, p
         head = pad
     else:
         head = f"{axis}: "
+    if length is not None and out is not None and not isinstance(length, int):  # a symbolic size
+        b, e = (0, 0) if padding in ("valid", "same") else padding
+        if padding == "same":
+            if stride == 1:
+                return lines + [f"{head}'same' with stride 1 keeps the size: {out}"]
+            return lines + [f"{head}'same': ceil({length} / {stride}) = {out}   (the padding split depends on the size)"]
+        p_text = f"2*{b}" if b == e else f"{b} + {e}"
+        return lines + [f"{head}floor(({length} - {f_text} + {p_text}) / {stride}) + 1 = {out}"]
     if length is None or out is None or not isinstance(length, int):
         p = "P" if padding == "same" else ("0" if padding == "valid" else None)
         if p is None:
@@ -125,7 +133,8 @@ def explain_window(a: Any, in_shapes: list[tuple], out_shape: tuple) -> Explanat
     per_axis = [(dims_in[i], kernel[i], a.strides[i], dilation[i], _axis_padding(a.padding, i, kernel[i], dilation[i]),
                  dims_out[i]) for i in range(n)]
     lines: list[str] = []
-    if n > 1 and all(p == per_axis[0] for p in per_axis):  # the same arithmetic on every axis: say it once
+    same = len({tuple(map(str, p)) for p in per_axis}) == 1  # str: sizes may be formulas
+    if n > 1 and same:  # the same arithmetic on every axis: say it once
         lines += window_line(", ".join(names), *per_axis[0])
     else:
         for i in range(n):

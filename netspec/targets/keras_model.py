@@ -265,7 +265,7 @@ class _Context:
     def __init__(self, graph: Graph):
         self.keras = import_keras()
         self.layers = self.keras.layers
-        self.taken = {graph.input.name, *(node.name for node in graph.nodes)}
+        self.taken = {*(i.name for i in graph.inputs), *(node.name for node in graph.nodes)}
 
     def helper_name(self, base: str) -> str:
         """A fresh name for a helper layer (``conv_pad``, or ``conv_pad_1`` if that is taken)."""
@@ -583,7 +583,7 @@ def build_model(net: NetworkReport | Graph) -> Any:
         raise NetspecError(problems)
     ctx = _Context(graph)
     keras = ctx.keras
-    tensors = {graph.input.name: keras.Input(shape=graph.input.shape, name=graph.input.name)}
+    tensors = {i.name: keras.Input(shape=i.shape, name=i.name) for i in graph.inputs}
     for node in graph.nodes:
         try:
             glu = node.op != "activation" and getattr(node.attrs, "activation", None) == "glu"
@@ -596,7 +596,12 @@ def build_model(net: NetworkReport | Graph) -> Any:
         except (ValueError, TypeError) as err:  # Keras rejects something the checker allowed
             raise NetspecError([Diagnostic.error(
                 "E605", f"layer {node.name!r} ({node.op}): Keras cannot build it: {err}", node.span)]) from None
-    model = keras.Model(inputs=tensors[graph.input.name], outputs=tensors[graph.output], name=graph.name)
+    # One input or output stays a plain tensor (model.input / model.output, as before); several
+    # are lists in the network's order, named as the spec names them.
+    ins = [tensors[i.name] for i in graph.inputs]
+    outs = [tensors[o] for o in graph.outputs]
+    model = keras.Model(inputs=ins[0] if len(ins) == 1 else ins, outputs=outs[0] if len(outs) == 1 else outs,
+                        name=graph.name)
     for node in graph.nodes:
         if not node.trainable:
             model.get_layer(node.name).trainable = False
@@ -610,8 +615,9 @@ def to_keras(net: NetworkReport | Graph, weights: Mapping[str, Any] | str | os.P
     ``weights`` is a weights dict (``"layer/weight" -> array``), a ``.npz``
     or ``.keras`` path, or None for fresh ones from
     :func:`netspec.targets.weights.init_weights` with ``seed``.
-    The input is ``keras.Input(shape=input.shape, name=input.name)`` with
-    ``?`` sizes as None.
+    Each input is ``keras.Input(shape=input.shape, name=input.name)`` with
+    ``?`` sizes as None; a network with several inputs or outputs is a
+    functional model over lists of them, in the spec's order.
 
     >>> import netspec, numpy as np
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, name='fc') }")

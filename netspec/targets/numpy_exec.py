@@ -31,7 +31,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,6 +39,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ..analysis.plan import PlanStep, execution_plan
+from ..core.argtypes import did_you_mean
 from ..core.check import NetworkReport
 from ..core.diagnostics import Diagnostic, NetspecError
 from ..core.fileio import atomic_output
@@ -59,6 +60,7 @@ __all__ = [
     "depthwise_conv",
     "depthwise_conv2d",
     "executor",
+    "input_paths",
     "pool",
     "pool2d",
     "resize",
@@ -1088,7 +1090,9 @@ class Executor:
         self.net = net
         self.graph = net.graph
         self.weights = validate_weights(weights, net)
-        self.input_shape: tuple[int | None, ...] = (None, *self.graph.input.shape)
+        #: Each input's expected shape, batch axis first (None: any size); ``input_shape`` is the first.
+        self.input_shapes: tuple[tuple[int | None, ...], ...] = tuple((None, *i.shape) for i in self.graph.inputs)
+        self.input_shape: tuple[int | None, ...] = self.input_shapes[0]
         self._layer_weights = {
             node.name: {s.name: self.weights[f"{node.name}/{s.name}"] for s in net.layers[node.name].weights}
             for node in self.graph.nodes
@@ -1107,8 +1111,8 @@ class Executor:
 
     # running --------------------------------------------------------------------------------------
 
-    def check_input(self, x: Any) -> np.ndarray:
-        """``x`` as float32, or E602 naming the expected shape when it does not fit.
+    def check_input(self, x: Any, index: int = 0) -> np.ndarray:
+        """``x`` as float32 for input number ``index``, or E602 naming the expected shape when it does not fit.
 
         >>> import netspec
         >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
@@ -1118,30 +1122,69 @@ class Executor:
         netspec.core.diagnostics.NetspecError: error[E602]: input has shape (2, 4), but network 'n' expects (None, 3) (None: any batch size)
         """
         x = np.asarray(x)
-        expected = self.input_shape
+        expected = self.input_shapes[index]
+        what = "input" if len(self.input_shapes) == 1 else f"input {self.graph.inputs[index].name!r}"
         shown = "(" + ", ".join("None" if d is None else str(d) for d in expected) + ")"
         if x.dtype.kind not in "biuf":
             raise NetspecError([Diagnostic.error(
-                "E602", f"input holds {x.dtype} values, but network {self.graph.name!r} expects numbers of shape {shown}")])
+                "E602", f"{what} holds {x.dtype} values, but network {self.graph.name!r} expects numbers of shape {shown}")])
         if x.ndim != len(expected) or any(d is not None and d != s for d, s in zip(expected, x.shape)):
             raise NetspecError([Diagnostic.error(
-                "E602", f"input has shape {tuple(x.shape)}, but network {self.graph.name!r} expects {shown} "
+                "E602", f"{what} has shape {tuple(x.shape)}, but network {self.graph.name!r} expects {shown} "
                 "(None: any batch size)")])
-        if any(d is None for d in expected[1:]):
-            self._check_sizes(tuple(int(d) for d in x.shape[1:]))
+        if len(self.input_shapes) == 1 and any(d is None for d in expected[1:]):
+            self._check_sizes({self.graph.input.name: tuple(int(d) for d in x.shape[1:])})
         return np.asarray(x, dtype=F32)
 
-    def _check_sizes(self, shape: tuple[int, ...]) -> None:
-        """Unknown sizes made known by a batch: every layer must fit them (a located E4xx if not)."""
+    def check_inputs(self, *xs: Any) -> list[np.ndarray]:
+        """The inputs as float32 arrays in the network's input order; E602 when they do not fit.
+
+        ``xs`` is one array per input, in order, or a single mapping from
+        input name to array.  Every input's batch size must be the same.
+
+        >>> import netspec
+        >>> net = netspec.load_source("network n { input a: [3]\\n input b: [2]\\n concat(a, b) }")
+        >>> [x.shape for x in executor(net).check_inputs({"b": np.zeros((1, 2)), "a": np.zeros((1, 3))})]
+        [(1, 3), (1, 2)]
+        """
+        names = [i.name for i in self.graph.inputs]
+        if len(xs) == 1 and isinstance(xs[0], Mapping):
+            given = dict(xs[0])
+            unknown = [k for k in given if k not in names]
+            missing = [n for n in names if n not in given]
+            if unknown or missing:
+                problem = f"has no input {unknown[0]!r}" if unknown else f"needs input {missing[0]!r} too"
+                raise NetspecError([Diagnostic.error(
+                    "E602", f"network {self.graph.name!r} {problem} (its inputs: {', '.join(names)})")])
+            xs = tuple(given[n] for n in names)
+        if len(xs) != len(names):
+            raise NetspecError([Diagnostic.error(
+                "E602", f"network {self.graph.name!r} takes {len(names)} input(s) ({', '.join(names)}), "
+                f"got {len(xs)}")])
+        arrays = [self.check_input(x, i) for i, x in enumerate(xs)]
+        if len({a.shape[0] for a in arrays}) > 1:
+            shown = ", ".join(f"{n}: {a.shape[0]}" for n, a in zip(names, arrays))
+            raise NetspecError([Diagnostic.error(
+                "E602", f"the inputs of network {self.graph.name!r} have different batch sizes ({shown})")])
+        if len(arrays) > 1 and any(d is None for shape in self.input_shapes for d in shape[1:]):
+            self._check_sizes({n: tuple(int(d) for d in a.shape[1:]) for n, a in zip(names, arrays)})
+        return arrays
+
+    def _check_sizes(self, shapes: Mapping[str, tuple[int, ...]]) -> None:
+        """Unknown sizes made known by a batch: every layer must fit them (a located E4xx if not).
+
+        ``shapes`` maps input names to their sizes without the batch axis.
+        """
         seen = self.__dict__.setdefault("_fitting_sizes", set())
-        if shape in seen:
+        key = tuple(sorted(shapes.items()))
+        if key in seen:
             return
         from ..core.concrete import concrete_problems
 
-        problems = concrete_problems(self.graph, {self.graph.input.name: shape})
+        problems = concrete_problems(self.graph, shapes)
         if problems:
             raise NetspecError(problems)
-        seen.add(shape)
+        seen.add(key)
 
     @contextlib.contextmanager
     def _parallel(self) -> Iterator[None]:
@@ -1191,12 +1234,14 @@ class Executor:
         except threading.BrokenBarrierError:  # pragma: no cover - a worker did not start in time
             pass
 
-    def _run(self, plan: _Plan, x: np.ndarray, keep: dict | None, times: dict | None) -> np.ndarray:
+    def _run(self, plan: _Plan, xs: Sequence[np.ndarray], keep: dict | None, times: dict | None
+             ) -> list[np.ndarray]:
         with self._parallel():
-            return self._run_steps(plan, x, keep, times)
+            return self._run_steps(plan, xs, keep, times)
 
-    def _run_steps(self, plan: _Plan, x: np.ndarray, keep: dict | None, times: dict | None) -> np.ndarray:
-        env = {self.graph.input.name: x}
+    def _run_steps(self, plan: _Plan, xs: Sequence[np.ndarray], keep: dict | None, times: dict | None
+                   ) -> list[np.ndarray]:
+        env = {i.name: x for i, x in zip(self.graph.inputs, xs)}
         for name, step, ins, donate, free in zip(plan.names, plan.steps, plan.inputs, plan.donate, plan.free):
             args = [env[t] for t in ins]
             start = time.perf_counter() if times is not None else 0.0
@@ -1209,18 +1254,39 @@ class Executor:
                     del env[t]
         if keep is not None:
             keep.update(env)
-        return env[self.graph.output]
+        return [env[o] for o in self.graph.outputs]
 
     def __del__(self) -> None:
         if getattr(self, "_pool", None) is not None:
             self._pool.shutdown(wait=False)
 
-    def __call__(self, x: Any) -> np.ndarray:
-        """The network's output for a batch ``x`` (float32, C-contiguous); ``x`` itself is never written."""
-        return np.ascontiguousarray(self._run(self._fast, self.check_input(x), None, None))
+    def __call__(self, *xs: Any, by_name: bool = False) -> Any:
+        """The network's output for a batch: one array per input, in order (or one mapping by input name).
 
-    def activations(self, x: Any) -> dict[str, np.ndarray]:
-        """Every tensor by name (the input's name too), computed layer by layer without fusion.
+        A one-output network gives an array; a network with several outputs a
+        tuple of arrays in output order; ``by_name=True`` gives a dict keyed by
+        output name in either case.  Outputs are float32 and C-contiguous; the
+        inputs themselves are never written.
+
+        >>> import netspec
+        >>> net = netspec.load_source("network two { input a: [3]\\n input b: [3]\\n"
+        ...     " s = add(a, b, name='s')\\n d = s -> dense(2, name='d')\\n output d, s }")
+        >>> run = executor(net)
+        >>> d, s = run(np.ones((4, 3), F32), np.ones((4, 3), F32))
+        >>> d.shape, s[0].tolist()
+        ((4, 2), [2.0, 2.0, 2.0])
+        >>> sorted(run({"a": np.ones((1, 3)), "b": np.zeros((1, 3))}, by_name=True))
+        ['d', 's']
+        """
+        ys = [np.ascontiguousarray(y) for y in self._run(self._fast, self.check_inputs(*xs), None, None)]
+        if by_name:
+            return dict(zip(self.graph.outputs, ys))
+        return ys[0] if len(ys) == 1 else tuple(ys)
+
+    def activations(self, *xs: Any) -> dict[str, np.ndarray]:
+        """Every tensor by name (the inputs' names too), computed layer by layer without fusion.
+
+        Takes the inputs as :meth:`__call__` does.
 
         >>> import netspec
         >>> net = netspec.load_source("network n { input x: [2]\\n relu(name='r')\\n dropout(0.5, name='d') }")
@@ -1228,11 +1294,12 @@ class Executor:
         {'x': [[-1.0, 2.0]], 'r': [[0.0, 2.0]], 'd': [[0.0, 2.0]]}
         """
         keep: dict[str, np.ndarray] = {}
-        self._run(self._plain, self.check_input(x), keep, None)
-        return {name: keep[name] for name in [self.graph.input.name, *(n.name for n in self.graph.nodes)]}
+        self._run(self._plain, self.check_inputs(*xs), keep, None)
+        names = [*(i.name for i in self.graph.inputs), *(n.name for n in self.graph.nodes)]
+        return {name: keep[name] for name in names}
 
-    def profile(self, x: Any) -> list[tuple[str, str, tuple[str, ...], float]]:
-        """Time each step of :meth:`__call__` on ``x``: ``(name, op, layers it computes, seconds)``.
+    def profile(self, *xs: Any) -> list[tuple[str, str, tuple[str, ...], float]]:
+        """Time each step of :meth:`__call__` on the inputs: ``(name, op, layers it computes, seconds)``.
 
         >>> import netspec
         >>> net = netspec.load_source("network n { input x: [4]\\n dense(3, name='fc')\\n relu(name='r') }")
@@ -1240,7 +1307,7 @@ class Executor:
         [('r', 'dense', ('fc', 'r'))]
         """
         times: dict[str, float] = {}
-        self._run(self._fast, self.check_input(x), None, times)
+        self._run(self._fast, self.check_inputs(*xs), None, times)
         p = self._fast
         return [(name, op, layers, times[name]) for name, op, layers in zip(p.names, p.ops, p.layers)]
 
@@ -1284,9 +1351,18 @@ def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | 
     save_weights(output, resolve_weights(net, weights, seed))
 
 
-def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.PathLike,
-            weights: str | os.PathLike | None = None, seed: int = 0) -> None:
-    """``netspec run``: read a batch from ``.npy``, run the network, write the result as ``.npy``.
+def run_cli(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | os.PathLike] | Sequence[str],
+            output: str | os.PathLike, weights: str | os.PathLike | None = None, seed: int = 0) -> None:
+    """``netspec run``: read a batch per input from ``.npy``, run the network, write the result.
+
+    ``inputs`` is one ``.npy`` path (a one-input network), a mapping from
+    input name to path, or a sequence of ``NAME=PATH`` strings (``--input``
+    given once per input; a bare path when the network has one input).  The
+    result is written as ``.npy`` for a one-output network, and as an
+    ``.npz`` keyed by output name when the network has several outputs or
+    ``output`` ends in ``.npz``.  Mismatched inputs are E610.  Each input
+    follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are
+    divided by 255, as ``netspec train`` feeds them.
 
     The input follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are divided by 255,
     as ``netspec train`` feeds them.
@@ -1298,36 +1374,115 @@ def run_cli(net: NetworkReport, input_path: str | os.PathLike, output: str | os.
     >>> run_cli(net, os.path.join(d, "x.npy"), os.path.join(d, "y.npy"))
     >>> np.load(os.path.join(d, "y.npy")).shape
     (5, 2)
+    >>> two = netspec.load_source("network t { input a: [3]\\n input b: [3]\\n"
+    ...     " s = add(a, b, name='s')\\n d = s -> dense(2, name='d')\\n output d, s }")
+    >>> run_cli(two, [f"a={d}/x.npy", f"b={d}/x.npy"], os.path.join(d, "y.npz"))
+    >>> {k: v.shape for k, v in np.load(os.path.join(d, "y.npz")).items()}
+    {'d': (5, 2), 's': (5, 3)}
     """
-    input_path = os.fspath(input_path)
     from ..core.fileio import content_problem
 
-    problem = content_problem(input_path, "npy")
-    if problem is not None:
-        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {problem}")])
-    try:
-        x = np.load(input_path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
-        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: {err}")]) from None
-    if not isinstance(x, np.ndarray):
-        raise NetspecError([Diagnostic.error("E603", f"cannot read input {input_path}: not a .npy array")])
+    graph = net.graph
+    assert graph is not None
+    paths = input_paths(net, inputs)
+    arrays = {}
+    for name, path in paths.items():
+        problem = content_problem(path, "npy")
+        if problem is not None:
+            raise NetspecError([Diagnostic.error("E603", f"cannot read input {path}: {problem}")])
+        try:
+            x = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            raise NetspecError([Diagnostic.error("E603", f"cannot read input {path}: {err}")]) from None
+        if not isinstance(x, np.ndarray):
+            raise NetspecError([Diagnostic.error("E603", f"cannot read input {path}: not a .npy array")])
+        arrays[name] = x
+    as_npz = len(graph.outputs) > 1 or os.fspath(output).lower().endswith(".npz")
+    if len(graph.outputs) > 1 and os.fspath(output).lower().endswith(".npy"):
+        raise NetspecError([Diagnostic.error(
+            "E610", f"network {graph.name!r} has {len(graph.outputs)} outputs ({', '.join(graph.outputs)}); "
+            f"write them to an .npz file keyed by output name, not {os.fspath(output)}", graph.span)])
     from . import input_scale
 
     run = executor(net, weights, seed)
+    for i, inp in enumerate(graph.inputs):
+        try:
+            scale = input_scale(arrays[inp.name])
+            arrays[inp.name] = run.check_input(arrays[inp.name], i)
+            if scale != 1.0:  # uint8 pixels, as netspec train feeds them
+                arrays[inp.name] = arrays[inp.name] * np.float32(scale)
+        except NetspecError as err:
+            raise NetspecError([Diagnostic.error(
+                d.code, f"{os.path.basename(paths[inp.name])}: {d.message}", d.span, d.notes)
+                for d in err.diagnostics]) from None
+    ys = run(arrays, by_name=True)
     try:
-        scale = input_scale(x)
-        x = run.check_input(x)
-        if scale != 1.0:  # uint8 pixels, as netspec train feeds them
-            x = x * np.float32(scale)
-    except NetspecError as err:
-        raise NetspecError([Diagnostic.error(d.code, f"{os.path.basename(input_path)}: {d.message}", d.span, d.notes)
-                            for d in err.diagnostics]) from None
-    y = run(x)
-    try:
-        with atomic_output(output, suffix=".npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, y)
+        with atomic_output(output, suffix=".npz" if as_npz else ".npy") as tmp, open(tmp, "wb") as f:
+            if as_npz:
+                np.savez(f, **ys)
+            else:
+                np.save(f, ys[graph.output])
     except OSError as err:
         raise NetspecError([Diagnostic.error("E603", f"cannot write output {os.fspath(output)}: {err}")]) from None
+
+
+def input_paths(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | os.PathLike] | Sequence[str]
+                ) -> dict[str, str]:
+    """Which file feeds which input, from ``netspec run``'s ``--input`` values; E610 when they do not fit.
+
+    A value is ``NAME=PATH``, or a bare path when the network has one input.
+    Every input needs exactly one file; the error points at the input
+    statement that has none.
+
+    >>> import netspec
+    >>> two = netspec.load_source("network t { input a: [3]\\n input b: [3]\\n add(a, b) }")
+    >>> input_paths(two, ["b=y.npy", "a=x.npy"])
+    {'a': 'x.npy', 'b': 'y.npy'}
+    >>> try:
+    ...     input_paths(two, ["a=x.npy"])
+    ... except NetspecError as err:
+    ...     print(err.diagnostics[0].code, err.diagnostics[0].message)
+    E610 network 't' has no input file for 'b': give --input b=FILE.npy
+    """
+    graph = net.graph
+    assert graph is not None
+    names = [i.name for i in graph.inputs]
+    given: dict[str, str] = {}
+    if isinstance(inputs, (str, os.PathLike)):
+        items: list[tuple[str | None, str]] = [(None, os.fspath(inputs))]
+    elif isinstance(inputs, Mapping):
+        items = [(k, os.fspath(v)) for k, v in inputs.items()]
+    else:
+        items = [_split_input(os.fspath(v), names) for v in inputs]
+    for name, path in items:
+        if name is None:
+            if len(names) > 1:
+                raise NetspecError([Diagnostic.error(
+                    "E610", f"network {graph.name!r} has inputs {', '.join(names)}: "
+                    f"name each file as --input NAME=FILE.npy (got {path!r})", graph.input.span)])
+            name = names[0]
+        if name not in names:
+            raise NetspecError([Diagnostic.error(
+                "E610", f"network {graph.name!r} has no input {name!r} (its inputs: {', '.join(names)})"
+                + did_you_mean(name, names), graph.input.span)])
+        if name in given:
+            raise NetspecError([Diagnostic.error(
+                "E610", f"input {name!r} is given twice ({given[name]} and {path})", graph.input_named(name).span)])
+        given[name] = path
+    for inp in graph.inputs:
+        if inp.name not in given:
+            raise NetspecError([Diagnostic.error(
+                "E610", f"network {graph.name!r} has no input file for {inp.name!r}: "
+                f"give --input {inp.name}=FILE.npy", inp.span)])
+    return {n: given[n] for n in names}
+
+
+def _split_input(value: str, names: Sequence[str]) -> tuple[str | None, str]:
+    """``NAME=PATH`` as (NAME, PATH) when NAME is an identifier and ``value`` is not itself a file."""
+    name, eq, path = value.partition("=")
+    if eq and name.isidentifier() and (name in names or not os.path.exists(value)):
+        return name, path
+    return None, value
 
 
 def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
@@ -1344,13 +1499,13 @@ def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
     import gc
     import tracemalloc
 
-    x = run.check_input(x)
+    xs = run.check_inputs(*x) if isinstance(x, tuple) else run.check_inputs(x)
     if warmup:
-        run(x)
+        run(*xs)
     gc.collect()
     tracemalloc.start()
     try:
-        y = run(x)
+        y = run(*xs)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

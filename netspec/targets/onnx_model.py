@@ -5,7 +5,7 @@
 are initializers; :func:`compile_onnx` writes it to a file whole or not at
 all.  Neither TensorFlow nor a converter is involved.
 
-Layout: the graph's input and output keep the layout the spec declares,
+Layout: the graph's inputs and outputs keep the layout the spec declares,
 with a symbolic batch dimension ``batch``.  Inside, convolutions and pools
 run in NCHW, as ONNX defines them; every tensor is stored in whichever
 layout its producer made it in, and a ``Transpose`` is inserted only where
@@ -215,13 +215,13 @@ class _Builder:
         self.views: dict[tuple[str, tuple[int, ...]], str] = {}
         self.scalars: dict[tuple[int, float], str] = {}
         self.weight_bytes = 0
-        inp = self.graph.input
-        self.letters = "NHWC" if inp.data_format == "channels_last" else "NCHW"
-        self.shapes: dict[str, tuple] = {inp.name: tuple(inp.shape)}
+        self.letters = "NHWC" if self.graph.input.data_format == "channels_last" else "NCHW"
+        self.shapes: dict[str, tuple] = {inp.name: tuple(inp.shape) for inp in self.graph.inputs}
         self.shapes.update({name: tuple(info.shape) for name, info in net.layers.items()})
-        self.used.add(inp.name)
+        self.used.update(inp.name for inp in self.graph.inputs)
         self.used.update(n.name for n in self.graph.nodes)
-        self.stored[inp.name] = (inp.name, _identity(len(inp.shape) + 1))
+        for inp in self.graph.inputs:
+            self.stored[inp.name] = (inp.name, _identity(len(inp.shape) + 1))
 
     # names and constants
 
@@ -939,42 +939,71 @@ def to_onnx(net: NetworkReport | Graph, weights: Weights = None, opset: int | No
     return _model(b, report, graph)
 
 
-def _model(b: _Builder, report: NetworkReport, graph: Graph) -> onnx.ModelProto:
-    inp = graph.input
-    in_dims = ["batch"] + [d if d is not None else f"{inp.name}_d{i}" for i, d in enumerate(inp.shape, start=1)]
-    in_doc = f"input {inp.name!r} ({inp.data_format}) at {_where(inp.span)}"
-    graph_input = helper.make_tensor_value_info(inp.name, TensorProto.FLOAT, in_dims, doc_string=in_doc)
+def _output_value(b: _Builder, output: str, input_names: set[str]) -> str:
+    """The graph-output value for the IR tensor ``output``, in the spec's layout.
 
-    out_name = graph.output
-    value, perm = b.stored[out_name]
-    if out_name == inp.name:
-        # A network without layers: the output still needs a value of its own.
-        out_name = b.fresh(f"{inp.name}/output")
-        b.emit("Identity", [value], out_name, "netspec: the network's output is its input")
-        b.shapes[out_name] = b.shapes[inp.name]
-    elif perm != _identity(len(perm)):
-        # The output keeps the spec's layout; the layer's value, stored otherwise, moves aside.
-        inner = b.fresh(f"{out_name}/{b.tag(out_name, perm)}")
+    An output that is an input gets an ``Identity`` of its own (ONNX values
+    have one producer); a layer's value stored in another layout moves aside
+    (``layer/NCHW``) and the output value, under the layer's name, is its
+    transpose back.
+    """
+    value, perm = b.stored[output]
+    identity = _identity(len(perm))
+    if output in input_names:
+        out_name = b.fresh(f"{output}/output")
+        b.emit("Identity", [b.get(output, identity)], out_name, f"netspec: the input {output!r} is an output too")
+        b.shapes[out_name] = b.shapes[output]
+        return out_name
+    if perm == identity:
+        return output
+    # The output keeps the spec's layout; the layer's value, stored otherwise, moves aside.
+    inner = b.fresh(f"{output}/{b.tag(output, perm)}")
+    for n in b.nodes:
+        n.input[:] = [inner if v == output else v for v in n.input]
+        if n.output[0] == output:
+            n.output[0] = n.name = inner
+    b.stored[output] = (inner, perm)
+    b.views = {k: (inner if v == output else v) for k, v in b.views.items()}
+    b.shapes[inner] = b.shapes[output]
+    existing = b.views.get((output, identity))
+    if existing is not None:
+        # A later layer already reads the spec's layout: that transpose becomes the output value.
         for n in b.nodes:
-            n.input[:] = [inner if v == out_name else v for v in n.input]
-            if n.output[0] == out_name:
-                n.output[0] = n.name = inner
-        b.stored[out_name] = (inner, perm)
-        b.views = {k: (inner if v == out_name else v) for k, v in b.views.items()}
-        b.shapes[inner] = b.shapes[out_name]
-        b.get(out_name, _identity(len(perm)))
-        b.nodes[-1].output[0] = b.nodes[-1].name = out_name
-        b.nodes[-1].doc_string = f"netspec: the output {out_name!r} in the spec's layout"
-        value = inner
-    out_doc = f"the output of layer {graph.output!r}" if graph.output != inp.name else "the input"
-    graph_output = helper.make_tensor_value_info(
-        out_name, TensorProto.FLOAT, ["batch", *b.shapes[graph.output]], doc_string=out_doc)
+            n.input[:] = [output if v == existing else v for v in n.input]
+            if n.output[0] == existing:
+                n.output[0] = n.name = output
+                n.doc_string = f"netspec: the output {output!r} in the spec's layout"
+        b.views[(output, identity)] = output
+        return output
+    b.get(output, identity)
+    b.nodes[-1].output[0] = b.nodes[-1].name = output
+    b.nodes[-1].doc_string = f"netspec: the output {output!r} in the spec's layout"
+    b.views[(output, identity)] = output
+    return output
+
+
+def _model(b: _Builder, report: NetworkReport, graph: Graph) -> onnx.ModelProto:
+    graph_inputs = []
+    for inp in graph.inputs:
+        in_dims = ["batch"] + [d if d is not None else f"{inp.name}_d{i}" for i, d in enumerate(inp.shape, start=1)]
+        in_doc = f"input {inp.name!r} ({inp.data_format}) at {_where(inp.span)}"
+        graph_inputs.append(helper.make_tensor_value_info(inp.name, TensorProto.FLOAT, in_dims, doc_string=in_doc))
+
+    input_names = {inp.name for inp in graph.inputs}
+    graph_outputs = []
+    declared = set()
+    for output in graph.outputs:
+        out_name = _output_value(b, output, input_names)
+        declared.add(out_name)
+        out_doc = f"the output of layer {output!r}" if output not in input_names else f"the input {output!r}"
+        graph_outputs.append(helper.make_tensor_value_info(
+            out_name, TensorProto.FLOAT, ["batch", *b.shapes[output]], doc_string=out_doc))
 
     layouts = {}
     infos = []
     for node in graph.nodes:
         name, perm = b.stored[node.name]
-        if name == out_name:  # declared as the graph's output
+        if name in declared:  # declared as one of the graph's outputs
             continue
         doc = _node_doc(node)
         if perm != _identity(len(perm)):
@@ -988,7 +1017,7 @@ def _model(b: _Builder, report: NetworkReport, graph: Graph) -> onnx.ModelProto:
             "file can hold (protobuf's 2 GiB limit)", graph.span)])
     source = graph.span.file if graph.span is not None else "<graph>"
     onnx_graph = helper.make_graph(
-        b.nodes, graph.name, [graph_input], [graph_output], b.initializers, value_info=infos,
+        b.nodes, graph.name, graph_inputs, graph_outputs, b.initializers, value_info=infos,
         doc_string=f"netspec network {graph.name!r} from {_where(graph.span)}")
     ids = [helper.make_opsetid("", b.opset)]
     model = helper.make_model(

@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 
 from ..core.check import NetworkReport
-from ..core.diagnostics import Diagnostic, NetspecError
+from ..core.diagnostics import Diagnostic, NetspecError, Note
 
 __all__ = [
     "ConfigError",
@@ -81,6 +81,7 @@ __all__ = [
     "fit_images",
     "load_dataset",
     "plot_history",
+    "refuse_several",
     "train",
     "train_cli",
 ]
@@ -411,6 +412,40 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
 
+def refuse_several(net: NetworkReport) -> None:
+    """E611 when the network has several inputs or outputs: ``netspec train`` fits one input to one label.
+
+    The error points at the second input statement, or at the network with
+    a note at each output's layer.
+
+    >>> import netspec
+    >>> net = netspec.load_source("network n { input a: [3]\\n input b: [3]\\n add(a, b) }")
+    >>> try:
+    ...     refuse_several(net)
+    ... except NetspecError as err:
+    ...     print(err.diagnostics[0].code, err.diagnostics[0].message[:60])
+    E611 network 'n' has 2 inputs (a, b); netspec train trains a netw
+    """
+    graph = net.graph
+    assert graph is not None
+    how = ("netspec train trains a network with one input and one output (a classifier); "
+           "build the Keras model with netspec.targets.keras_model.to_keras and train it with your own losses")
+    if len(graph.inputs) > 1:
+        names = ", ".join(i.name for i in graph.inputs)
+        raise NetspecError([Diagnostic.error(
+            "E611", f"network {graph.name!r} has {len(graph.inputs)} inputs ({names}); {how}",
+            graph.inputs[1].span or graph.span)])
+    if len(graph.outputs) > 1:
+        names = ", ".join(graph.outputs)
+        notes = []
+        for name in graph.outputs:
+            span = graph.node(name).span if any(n.name == name for n in graph.nodes) else graph.input.span
+            notes.append(Note(f"output {name!r} is made here", span))
+        raise NetspecError([Diagnostic.error(
+            "E611", f"network {graph.name!r} has {len(graph.outputs)} outputs ({names}); {how}",
+            graph.span, notes)])
+
+
 def head_activation(net: NetworkReport) -> str:
     """How the network's output ends: ``'softmax'``, ``'sigmoid'`` or ``'linear'`` (anything else:
     scores trained as logits).
@@ -498,6 +533,7 @@ def train(net: NetworkReport, data: str | os.PathLike | Dataset = "digits", *, e
     net.raise_for_errors()
     graph = net.graph
     assert graph is not None
+    refuse_several(net)
     config = _tf_config() if distribute == "multiworker" else None
     if distribute == "multiworker" and config is None:
         print("note: TF_CONFIG is not set, so --distribute multiworker trains on this host alone",

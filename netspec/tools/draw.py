@@ -334,10 +334,12 @@ def to_svg(layout: Layout) -> str:
         # The label sits on the last segment, just above the arrow head: edges that leave one box
         # together end at different boxes, so their labels do not overlap.
         (ax, ay), (bx, by) = pts[-2], pts[-1]
-        lx, ly = ax + (bx - ax) * 0.6 + 4, ay + (by - ay) * 0.6 + 3
+        lx, ly = ax + (bx - ax) * 0.6, ay + (by - ay) * 0.6 + 3
+        # An edge coming in from the left is labelled on its left, so two inputs' labels never meet.
+        anchor, lx = ("end", lx - 4) if bx > ax + 1 else ("start", lx + 4)
         out.append(f'<g class="edge"><title>{esc(e.tensor)}: {esc(e.shape)}</title>'
                    f'<path d="{d}" marker-end="url(#arrow)"/>'
-                   f'<text x="{lx:.1f}" y="{ly:.1f}">{esc(e.shape)}</text></g>')
+                   f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}">{esc(e.shape)}</text></g>')
     for n in layout.nodes:
         x0 = n.x - n.width / 2
         tip = f"{n.label}: {n.sub}" + (f" ({', '.join(n.layers)})" if n.kind == "block" else "")

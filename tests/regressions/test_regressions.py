@@ -1,7 +1,8 @@
 """Saved, shrunk failing cases: every ``*.net`` here runs through the full differential check.
 
 Each file starts with ``# concrete-input: [..]`` (the input shape to run it
-on; ``?`` sizes need one) and, while its bug is open, ``# xfail: REASON``:
+on; ``?`` sizes need one), ``# extra-input: [..]`` for each further input,
+and, while its bug is open, ``# xfail: REASON``:
 the case is then expected to fail (strict, so a fix turns the run red until
 the line is removed).  ``auto_*.net`` files are written by
 ``tests/test_differential.py`` when hypothesis finds and shrinks a failure.
@@ -16,7 +17,7 @@ import pytest
 pytest.importorskip("onnxruntime")
 pytest.importorskip("tensorflow")
 
-from test_differential import differential, parse_header  # noqa: E402
+from test_differential import differential, extra_inputs, parse_header  # noqa: E402
 
 CASES = sorted(Path(__file__).parent.glob("*.net"))
 
@@ -31,7 +32,7 @@ def _param(path: Path):
 def test_regression(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     shape, _ = parse_header(text)
-    differential(text, shape)
+    differential(text, shape, extra_inputs=extra_inputs(text))
 
 
 def test_there_are_regressions() -> None:

@@ -175,6 +175,14 @@ class Analysis:
     networks: tuple[NetworkReport, ...]
     anchors: dict[tuple[int, int], _Anchor] = field(default_factory=dict)
     imports: frozenset[Path] = frozenset()
+    shapes: dict[int, str] = field(default_factory=dict)  # id(node) -> its shape as shown
+
+    def shape_of(self, node: Node, info: LayerInfo | None) -> str:
+        """A node's output shape as the table shows it (symbolic sizes as formulas)."""
+        text = self.shapes.get(id(node))
+        if text is not None:
+            return text
+        return format_shape(info.shape) if info is not None else "?"
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -220,9 +228,22 @@ def analyze(files: Files, path: str | os.PathLike, text: str, silence: Iterable[
     return doc
 
 
+def _shown(net: NetworkReport, name: str, shape: Any) -> str:
+    """A tensor's shape with the symbolic pass's formulas where it has them (as ``check`` shows it)."""
+    sym = getattr(net, "symbolic", None)
+    if sym is not None and sym.shapes.get(name) is not None:
+        from ...core.symbolic import shown
+
+        return format_shape(tuple(shown(d) for d in sym.shapes[name]))
+    return format_shape(shape)
+
+
 def _index(doc: Analysis) -> None:
     for net in doc.networks:
+        symbolic = getattr(net, "symbolic", None) is not None
         for i, (node, info) in enumerate(net.checked):
+            if symbolic and info is not None:
+                doc.shapes[id(node)] = _shown(net, node.name, info.shape)
             spans = [node.span] + [s for s in node.call_sites]
             for span in spans:
                 if not doc.is_here(span):
@@ -250,10 +271,10 @@ def _rf(info: LayerInfo) -> str:
     return "x".join(str(r) for r in rf)
 
 
-def _layer_line(node: Node, info: LayerInfo | None) -> str:
+def _layer_line(doc: Analysis, node: Node, info: LayerInfo | None) -> str:
     if info is None:
         return f"`{node.name}`: not checked (see the error)"
-    return (f"`{node.name}` → `{format_shape(info.shape)}` · params {_num(info.params)}"
+    return (f"`{node.name}` → `{doc.shape_of(node, info)}` · params {_num(info.params)}"
             f"{'' if not info.non_trainable else f' ({_num(info.non_trainable)} non-trainable)'}"
             f" · MACs {_num(info.macs)} · RF {_rf(info)}")
 
@@ -305,8 +326,8 @@ def _network_summary(doc: Analysis, name: str) -> str:
         if not net.ok:
             lines.append(f"`{net.name}`: has errors")
             continue
-        ins = ", ".join(f"{i.name} `{format_shape(i.shape)}`" for i in net.inputs)
-        outs = ", ".join(f"`{format_shape(s)}`" for s in net.output_shapes)
+        ins = ", ".join(f"{i.name} `{_shown(net, i.name, i.shape)}`" for i in net.inputs)
+        outs = ", ".join(f"`{_shown(net, o, s)}`" for o, s in zip(net.outputs, net.output_shapes))
         lines.append(f"`{net.name}`: {ins} → {outs} · {len(net.layers)} layers · "
                      f"params {_num(net.total_params)} · MACs {_num(net.macs)}")
     return ("\n\n" + "\n\n".join(lines)) if lines else ""
@@ -360,7 +381,7 @@ def hover(doc: Analysis, offset: int) -> str | None:
                 last_node, last_info = run[-1][1], run[-1][2]
                 params = sum(i.params for i in infos if i is not None)
                 macs = None if any(i is None or i.macs is None for i in infos) else sum(i.macs for i in infos)  # type: ignore[misc]
-                shape = format_shape(last_info.shape) if last_info is not None else "?"
+                shape = doc.shape_of(last_node, last_info)
                 lines.append(f"output `{shape}` (from `{last_node.name}`) · {len(run)} layers · "
                              f"params {_num(params)} · MACs {_num(macs)}")
             if len(runs) > 8:
@@ -369,10 +390,10 @@ def hover(doc: Analysis, offset: int) -> str | None:
         else:
             entries = [e for run in runs for e in run]
             if len(entries) == 1:
-                parts.append(_layer_line(entries[0][1], entries[0][2]))
+                parts.append(_layer_line(doc, entries[0][1], entries[0][2]))
             else:
                 lines = [f"{len(entries)} layers from this call:"]
-                lines += ["- " + _layer_line(n, i) for _, n, i in entries[:12]]
+                lines += ["- " + _layer_line(doc, n, i) for _, n, i in entries[:12]]
                 if len(entries) > 12:
                     lines.append(f"- ... and {len(entries) - 12} more")
                 parts.append("\n".join(lines))
@@ -507,7 +528,7 @@ def inlay_hints(doc: Analysis, first_line: int = 0, last_line: int | None = None
         for inp in net.inputs:
             if doc.is_here(inp.span):
                 line = doc.line_of(inp.span.end - 1)
-                hints.append(Hint(line, inp.span.end, format_shape(inp.shape)))
+                hints.append(Hint(line, inp.span.end, _shown(net, inp.name, inp.shape)))
     for line, entries in per_line.items():
         nodes = sorted({(i, id(n)): (i, n, info) for _, _, ns in entries for i, n, info in ns}.values(),
                        key=lambda e: e[0])
@@ -516,7 +537,7 @@ def inlay_hints(doc: Analysis, first_line: int = 0, last_line: int | None = None
         tips = []
         for run in _runs(nodes):
             node, info = run[-1][1], run[-1][2]
-            shapes.append(format_shape(info.shape) if info is not None else "?")
+            shapes.append(doc.shape_of(node, info))
             tips.append(f"{node.name}: {shapes[-1]}")
         end = max(e for e, _, _ in entries)
         hints.append(Hint(line, end, _shape_label(shapes), "\n".join(tips[:20])))
