@@ -243,6 +243,6 @@ def test_generator_covers_the_language() -> None:
               "let", "let_file", "cond_expr", "for", "for_unpack", "carry",
               # version 2's layer ops
               "layernorm", "groupnorm", "normalization", "rescaling", "unit_normalization", "layer_scale", "prelu",
-              "noise", "merge_number", "glu", "shrink_args", "merge_broadcast_rank"}
+              "noise", "merge_number", "permute", "shrink_args", "merge_broadcast_rank"}
 
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"
