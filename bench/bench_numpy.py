@@ -130,7 +130,7 @@ def spec_weights(spec: str, cache: Path) -> Path:
             raise SystemExit(f"{key}: Keras layer {mapping[layer]} has {name} {value.shape}, spec needs {shape}")
         out[key] = value
     path = cache / "netspec_weights.npz"
-    save_weights(path, out)
+    save_weights(out, path)
     return path
 
 

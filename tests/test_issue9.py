@@ -397,3 +397,72 @@ def test_item14_binary_sigmoid_head(tmp_path: Path) -> None:
     net = netspec.load_source("network b { input x: [4]\n dense(1, activation='sigmoid') }")
     result = training.train(net, str(tmp_path / "two.npz"), epochs=2, verbose=0)
     assert type(result.model.loss).__name__ == "BinaryCrossentropy"
+
+
+# --- item 18: one argument order, type checks, documented signatures --------------------------------
+
+
+def _documented_calls() -> list[tuple[str, str, str]]:
+    import re
+
+    text = (Path(__file__).parent.parent / "docs" / "api.md").read_text()
+    reference = text[text.index("## Reference"):]
+    return re.findall(r"^\| `([\w.]+)` \| `(\w+)\((.*)\)` \|$", reference, re.M)
+
+
+@pytest.mark.parametrize(("module", "name", "params"), _documented_calls())
+def test_item18_documented_signatures_match_the_code(module: str, name: str, params: str) -> None:
+    import importlib
+    import inspect
+
+    mod = importlib.import_module(module)
+    assert name in mod.__all__
+    shown = []
+    star = False
+    for p in inspect.signature(getattr(mod, name)).parameters.values():
+        if p.kind is p.KEYWORD_ONLY and not star:
+            shown.append("*")
+            star = True
+        shown.append(p.name if p.default is p.empty else f"{p.name}={p.default!r}")
+    assert ", ".join(shown) == params
+
+
+def test_item18_every_public_call_is_documented() -> None:
+    import importlib
+    import inspect
+
+    documented = {(m, n) for m, n, _ in _documented_calls()}
+    for module in ("netspec.targets", "netspec.targets.weights"):
+        mod = importlib.import_module(module)
+        for name in mod.__all__:
+            if inspect.isfunction(getattr(mod, name)):
+                assert (module, name) in documented, f"{module}.{name} is not in docs/api.md"
+    assert len(_documented_calls()) >= 25
+
+
+def test_item18_swapped_arguments_are_clear_type_errors(tmp_path: Path) -> None:
+    from netspec.targets import compile_target
+    from netspec.targets.keras_model import to_keras
+    from netspec.targets.numpy_exec import executor
+    from netspec.targets.onnx_model import to_onnx
+    from netspec.targets.weights import init_weights, load_weights, save_weights
+
+    net = netspec.load_source(ONE_NET)
+    w = init_weights(net)
+    path = tmp_path / "w.npz"
+    save_weights(w, path)
+    assert sorted(load_weights(net, path)) == sorted(w)
+    calls = [
+        (lambda: save_weights(path, w), "save_weights(weights, path)"),
+        (lambda: load_weights(path, net), "load_weights(net, path)"),
+        (lambda: init_weights(w), "init_weights(net"),
+        (lambda: executor(w, net), "executor(net"),
+        (lambda: executor(net, 3), "executor(net"),
+        (lambda: to_keras(w, net), "to_keras(net"),
+        (lambda: to_onnx(path, w), "to_onnx(net"),
+        (lambda: compile_target(net, "numpy", w), "compile_target(net, target, output"),
+    ]
+    for call, signature in calls:
+        with pytest.raises(TypeError) as err:
+            call()
+        assert signature in str(err.value) and "network first" in str(err.value)

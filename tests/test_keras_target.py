@@ -471,7 +471,7 @@ def test_npz_weights_load_into_the_model(lenet: NetworkReport, tmp_path: Path) -
 
     weights = _random_weights(lenet, seed=3)
     npz = tmp_path / "w.npz"
-    save_weights(npz, weights)
+    save_weights(weights, npz)
     out = tmp_path / "m.keras"
     km.compile_keras(lenet, out, weights=npz)
     model = keras.models.load_model(out)
@@ -497,8 +497,8 @@ def test_trained_keras_weights_run_in_numpy_and_onnx(lenet: NetworkReport, tmp_p
     trained = tmp_path / "trained.keras"
     km.save_model(model, trained)
 
-    exported = km.weights_from_keras(trained, lenet)
-    in_memory = km.weights_from_keras(model, lenet)
+    exported = km.weights_from_keras(lenet, trained)
+    in_memory = km.weights_from_keras(lenet, model)
     assert all(np.array_equal(in_memory[k], exported[k]) for k in exported)
     for layer in ("conv", "bn", "dw", "fc"):
         for var in model.get_layer(layer).weights:
@@ -567,7 +567,7 @@ def test_keras_model_of_another_network_is_e601(lenet: NetworkReport, tmp_path: 
     path = tmp_path / "other.keras"
     km.compile_keras(other, path)
     with pytest.raises(netspec.NetspecError) as err:
-        km.weights_from_keras(path, lenet)
+        km.weights_from_keras(lenet, path)
     assert set(_codes(err)) == {"E601"}
     assert "'bn'" in str(err.value) and "other.keras" in str(err.value)
 
@@ -577,7 +577,7 @@ def test_unreadable_keras_file_is_e603(lenet: NetworkReport, tmp_path: Path) -> 
     bad.write_bytes(b"not a zip")
     for path in (bad, tmp_path / "missing.keras"):
         with pytest.raises(netspec.NetspecError) as err:
-            km.weights_from_keras(path, lenet)
+            km.weights_from_keras(lenet, path)
         assert _codes(err) == ["E603"]
 
 

@@ -231,3 +231,31 @@ def test_train_refuses_several_inputs_or_outputs(text: str, where: str, what: st
     assert result.exit_code == 1, result.output
     assert f"{where}: error[E611]" in result.output and what in result.output
     assert "Traceback" not in result.output and not out.exists()
+
+
+# --- one weights file for every target ----------------------------------------------------------
+
+
+def test_one_weights_file_runs_the_same_in_every_target(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tensorflow")
+    import onnxruntime as ort
+
+    from netspec.targets.keras_model import to_keras
+    from netspec.targets.numpy_exec import compile_numpy, executor
+    from netspec.targets.onnx_model import to_onnx
+
+    net = netspec.load_source(TWO)
+    weights = tmp_path / "w.npz"
+    compile_numpy(net, weights, seed=5)
+    assert sorted(np.load(weights).files) == sorted(
+        f"{n.name}/{w.name}" for n in net.graph.nodes for w in net.layers[n.name].weights)
+    *_, image, meta = _inputs(tmp_path)
+    want = executor(net, weights)(image, meta)
+    keras_out = to_keras(net, weights).predict({"image": image, "meta": meta}, verbose=0)
+    sess = ort.InferenceSession(to_onnx(net, weights).SerializeToString(), providers=["CPUExecutionProvider"])
+    assert [o.name for o in sess.get_outputs()] == ["cls", "box"]
+    onnx_out = sess.run(None, {"image": image, "meta": meta})
+    for w, k, o in zip(want, keras_out, onnx_out):
+        np.testing.assert_allclose(k, w, rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(o, w, rtol=1e-4, atol=1e-5)

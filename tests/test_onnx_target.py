@@ -536,7 +536,7 @@ def test_cli_compile_with_weights_and_opset(tmp_path):
     spec.write_text(CASES["vector_to_image"])
     net = netspec.load(spec)
     weights = lively_weights(net, seed=4)
-    save_weights(tmp_path / "w.npz", weights)
+    save_weights(weights, tmp_path / "w.npz")
     out = tmp_path / "net.onnx"
     result = CliRunner().invoke(main, ["compile", str(spec), "--target", "onnx", "-o", str(out),
                                        "--weights", str(tmp_path / "w.npz"), "--opset", "18"])

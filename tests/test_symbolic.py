@@ -17,7 +17,7 @@ import pytest
 
 from netspec.core.ir import Graph
 from netspec.core.ops import OPS, ShapeError
-from netspec.core.symdim import Expr, SizeSet
+from netspec.core.symdim import LIMIT, Expr, SizeSet
 from netspec.frontend.elaborate import check_source
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +97,11 @@ def concrete_shapes(graph: Graph, sizes: dict[str, int], names: tuple) -> dict[s
     return shapes
 
 
+def in_summary(summary: dict, n: int) -> bool:
+    """Whether size ``n`` is valid by the JSON form of the valid sizes."""
+    return (n >= summary["from"] and n % summary["step"] in summary["residues"]) or n in summary["also"]
+
+
 def _cases() -> list:
     cases = [pytest.param(p.name, symbolic_text(p.read_text()), id=p.stem) for p in SPECS]
     cases += [pytest.param(name, text, id=name) for name, text in EXTRA.items()]
@@ -126,6 +131,11 @@ def test_valid_sizes_exact_against_brute_force(name: str, text: str) -> None:
                 evaluators[tensor] = [d.evaluator() if isinstance(d, Expr) else d for d in shape]
         for s in sym.symbols:
             valid: SizeSet = sym.valid[s]
+            summary = valid.summary()
+            for n in [*range(LIMIT + 1, LIMIT + 200), 20_000, 65_536, 99_999, 100_000]:
+                # Beyond the exact range, the valid sizes follow the period found below it.
+                got = concrete_shapes(graph, {**anchors, s: n}, names)
+                assert (got is not None) == in_summary(summary, n), f"{net.name}: {s} = {n}"
             for n in range(1, UPTO + 1):
                 sizes = {**anchors, s: n}
                 got = concrete_shapes(graph, sizes, names)

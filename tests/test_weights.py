@@ -182,9 +182,9 @@ def test_identity_on_a_conv_kernel_is_a_clear_error():
 def test_save_and_load_round_trip(net, tmp_path):
     w = init_weights(net, seed=1)
     path = tmp_path / "weights"  # no extension: the file is written under exactly this name
-    save_weights(path, w)
+    save_weights(w, path)
     assert sorted(os.listdir(tmp_path)) == ["weights"]
-    loaded = load_weights(path, net)
+    loaded = load_weights(net, path)
     assert list(loaded) == list(w) and all(np.array_equal(loaded[k], w[k]) for k in w)
     assert resolve_weights(net, str(path))["fc/kernel"].tolist() == w["fc/kernel"].tolist()
     assert resolve_weights(net, None, seed=1)["fc/kernel"].tolist() == w["fc/kernel"].tolist()
@@ -192,7 +192,7 @@ def test_save_and_load_round_trip(net, tmp_path):
 
 def test_save_is_atomic(net, tmp_path, monkeypatch):
     path = tmp_path / "w.npz"
-    save_weights(path, init_weights(net, seed=1))
+    save_weights(init_weights(net, seed=1), path)
     before = path.read_bytes()
 
     def broken(*args, **kwargs):
@@ -200,7 +200,7 @@ def test_save_is_atomic(net, tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", broken)
     with pytest.raises(NetspecError, match="E603.*disk full"):
-        save_weights(path, init_weights(net, seed=2))
+        save_weights(init_weights(net, seed=2), path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["w.npz"]
 
@@ -213,7 +213,7 @@ def test_validation_names_layer_weight_and_both_shapes(net):
     bad["fc/gamma"] = np.zeros(6, np.float32)
     bad["nowhere/kernel"] = np.zeros(2, np.float32)
     with pytest.raises(NetspecError) as err:
-        validate_weights(bad, net, "w.npz")
+        validate_weights(net, bad, "w.npz")
     messages = sorted(d.message for d in err.value.diagnostics)
     assert all(d.code == "E601" for d in err.value.diagnostics) and len(messages) == 4
     assert any("'conv/kernel'" in m and "'conv'" in m and "(3, 3, 3, 5)" in m and "(3, 3, 3, 4)" in m
@@ -226,27 +226,27 @@ def test_validation_names_layer_weight_and_both_shapes(net):
 def test_validation_converts_and_accepts_the_old_depthwise_name(net):
     w = {k: v.astype(np.float64) for k, v in init_weights(net).items()}
     w["dw/depthwise_kernel"] = w.pop("dw/kernel")
-    out = validate_weights(w, net)
+    out = validate_weights(net, w)
     assert "dw/kernel" in out and all(v.dtype == np.float32 for v in out.values())
     both = dict(w, **{"dw/kernel": w["dw/depthwise_kernel"]})
     with pytest.raises(NetspecError, match="given twice"):
-        validate_weights(both, net)
+        validate_weights(net, both)
     with pytest.raises(NetspecError, match="not numbers"):
-        validate_weights(dict(w, **{"fc/bias": np.array(["a"] * 6)}), net)
+        validate_weights(net, dict(w, **{"fc/bias": np.array(["a"] * 6)}))
 
 
 def test_unreadable_weights_are_a_clear_error(net, tmp_path):
     with pytest.raises(NetspecError, match="E603.*no such file"):
-        load_weights(tmp_path / "missing.npz", net)
+        load_weights(net, tmp_path / "missing.npz")
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")
     with pytest.raises(NetspecError, match="E603"):
-        load_weights(tmp_path / "junk.npz", net)
+        load_weights(net, tmp_path / "junk.npz")
 
 
 def test_keras_files_go_through_the_keras_target(net, tmp_path, monkeypatch):
     calls = []
 
-    def weights_from_keras(path, network):
+    def weights_from_keras(network, path):
         calls.append(path)
         return {k: v.astype(np.float64) for k, v in init_weights(network, seed=5).items()}
 
@@ -256,7 +256,7 @@ def test_keras_files_go_through_the_keras_target(net, tmp_path, monkeypatch):
     import netspec.targets
 
     monkeypatch.setattr(netspec.targets, "keras_model", fake, raising=False)
-    out = load_weights(str(tmp_path / "model.keras"), net)
+    out = load_weights(net, str(tmp_path / "model.keras"))
     assert calls == [str(tmp_path / "model.keras")]
     assert out["fc/bias"].dtype == np.float32  # validated and converted like any weights
 

@@ -358,10 +358,18 @@ def symbolic_check(graph: Graph, silence: Iterable[str] = ()) -> SymbolicReport:
                      + "; ".join(f"valid for {node_region[s].text(s)}" for s in narrowed)
                      + f"; at the others: {bad[0].outcome.message}", node)
         region = node_region
-        combined = _combine(ok)
-        shapes[node.name] = None if combined is None else tuple(flatten_tables(d) for d in combined)
+        try:
+            combined = _combine(ok)
+            shapes[node.name] = None if combined is None else tuple(flatten_tables(d) for d in combined)
+        except Exception as err:  # noqa: BLE001 - a formula the pass cannot fold: the size stays unknown
+            warn("W117", f"{node.name}: cannot fold the sizes of {node.op} into one formula ({err}); "
+                 "its output size is unknown", node)
+            shapes[node.name] = None
     # Choices that the final valid sizes decide are shown as the branch they take.
     for name, shape in shapes.items():
         if shape is not None:
-            shapes[name] = tuple(simplify(d, region) for d in shape)
+            try:
+                shapes[name] = tuple(simplify(d, region) for d in shape)
+            except Exception:  # noqa: BLE001, S112 - the unsimplified formula is still exact
+                continue
     return SymbolicReport(symbols, in_shape, shapes, region, tuple(diags))

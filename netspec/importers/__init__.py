@@ -241,7 +241,7 @@ def import_cli(model: str, output: str, weights_out: str | None, network: str | 
             from ..targets.weights import save_weights
 
             assert result.weights is not None
-            save_weights(weights_out, result.weights)
+            save_weights(result.weights, weights_out)
     layers = len(result.report.graph.nodes) if result.report.graph else 0
     summary = f"imported {layers} layers ({result.report.total_params:,} parameters) into {output}"
     if weights_out is not None:

@@ -26,14 +26,21 @@ TARGETS = {"numpy": "netspec.targets.numpy_exec", "keras": "netspec.targets.kera
            "onnx": "netspec.targets.onnx_model"}
 
 
-def compile_target(net: Any, target: str, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+def compile_target(net: Any, target: str, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,
                    seed: int = 0, opset: int | None = None) -> None:
     """Build ``target`` for a checked network and write it to ``output`` (whole or not at all).
 
     ``weights`` is a ``.npz`` in the contract's format or a trained ``.keras``
     file; without it, fresh weights are drawn from each layer's initializers
-    with ``seed``.
+    with ``seed``.  Like every library call, it takes the network first;
+    the optional weights and seed are keywords.
     """
+    from .weights import need_net, need_path, need_weights
+
+    need_net("compile_target(net, target, output, *, weights=None, seed=0, opset=None)", net, graphs=True)
+    need_path("compile_target(net, target, output, *, weights=None, seed=0, opset=None)", output)
+    need_weights("compile_target(net, target, output, *, weights=None, seed=0, opset=None)", weights,
+                 paths=True, optional=True)
     if target == "numpy":
         from .numpy_exec import compile_numpy
 

@@ -531,7 +531,7 @@ def _resolve(net: NetworkReport, weights: Mapping[str, Any] | str | os.PathLike 
 
     if weights is None or isinstance(weights, (str, os.PathLike)):
         return resolve_weights(net, weights, seed)
-    return validate_weights(weights, net)
+    return validate_weights(net, weights)
 
 
 def _keras_limits(node: Node, info: Any) -> Diagnostic | None:
@@ -625,10 +625,14 @@ def to_keras(net: NetworkReport | Graph, weights: Mapping[str, Any] | str | os.P
     >>> to_keras(net, w).predict(np.ones((1, 3), np.float32), verbose=0).tolist()
     [[3.0, 3.0]]
     """
+    from .weights import need_net, need_weights
+
+    need_net("to_keras(net, weights=None, seed=0)", net, graphs=True)
+    need_weights("to_keras(net, weights=None, seed=0)", weights, paths=True, optional=True)
     net = _report(net)
     values = _resolve(net, weights, seed)
     model = build_model(net)
-    weights_to_keras(model, values, net)
+    weights_to_keras(model, net, values)
     return model
 
 
@@ -643,7 +647,7 @@ def _layer(model: Any, name: str, what: str) -> Any:
             "E601", f"the Keras model{what} has no layer {name!r}, which the network needs")]) from None
 
 
-def weights_to_keras(model: Any, weights: Mapping[str, Any], net: NetworkReport) -> None:
+def weights_to_keras(model: Any, net: NetworkReport, weights: Mapping[str, Any]) -> None:
     """Load a weights dict (the contract's format, checked first: E601) into the model's layers.
 
     Each weight goes to the variable of the same name in the layer of the
@@ -652,13 +656,13 @@ def weights_to_keras(model: Any, weights: Mapping[str, Any], net: NetworkReport)
     >>> import netspec, numpy as np
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, name='fc') }")
     >>> model = build_model(net)
-    >>> weights_to_keras(model, {"fc/kernel": np.ones((3, 2)), "fc/bias": np.ones(2)}, net)
+    >>> weights_to_keras(model, net, {"fc/kernel": np.ones((3, 2)), "fc/bias": np.ones(2)})
     >>> model.get_layer("fc").bias.numpy().tolist()
     [1.0, 1.0]
     """
     from .weights import validate_weights
 
-    values = validate_weights(weights, net)
+    values = validate_weights(net, weights)
     for node in net.graph.nodes:  # type: ignore[union-attr]
         specs = net.layers[node.name].weights
         if not specs:
@@ -679,7 +683,7 @@ def weights_to_keras(model: Any, weights: Mapping[str, Any], net: NetworkReport)
             var.assign(values[key].astype(var.dtype) if var.dtype != "float32" else values[key])
 
 
-def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkReport) -> dict[str, np.ndarray]:
+def weights_from_keras(net: NetworkReport, path_or_model: str | os.PathLike | Any) -> dict[str, np.ndarray]:
     """The weights of a trained ``.keras`` file (or a loaded model) in the contract's format.
 
     Reads the layer named as each node and its variables by Keras name; the
@@ -690,11 +694,12 @@ def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkRepor
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, name='fc') }")
     >>> p = os.path.join(tempfile.mkdtemp(), "m.keras")
     >>> compile_keras(net, p, seed=1)
-    >>> sorted((k, v.shape) for k, v in weights_from_keras(p, net).items())
+    >>> sorted((k, v.shape) for k, v in weights_from_keras(net, p).items())
     [('fc/bias', (2,)), ('fc/kernel', (3, 2))]
     """
-    from .weights import validate_weights
+    from .weights import need_net, validate_weights
 
+    need_net("weights_from_keras(net, path_or_model)", net)
     keras = import_keras()
     source = None
     model = path_or_model
@@ -721,7 +726,7 @@ def weights_from_keras(path_or_model: str | os.PathLike | Any, net: NetworkRepor
         layer_vars = _layer(model, node.name, what).weights
         for name, var in zip(_keras_layers.keras_weight_names(node, [v.name for v in layer_vars]), layer_vars):
             out[f"{node.name}/{name}"] = np.asarray(var.numpy(), dtype=np.float32)
-    return validate_weights(out, net, source)
+    return validate_weights(net, out, source)
 
 
 # --- files ----------------------------------------------------------------------------------------
@@ -750,7 +755,7 @@ def save_model(model: Any, output: str | os.PathLike) -> None:
         raise NetspecError([Diagnostic.error("E603", f"cannot write {output}: {err}")]) from None
 
 
-def compile_keras(net: NetworkReport, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+def compile_keras(net: NetworkReport, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,
                   seed: int = 0) -> None:
     """``netspec compile --target keras``: build the model and save it as ``.keras``.
 

@@ -1089,7 +1089,7 @@ class Executor:
         self._blas: Any = None
         self.net = net
         self.graph = net.graph
-        self.weights = validate_weights(weights, net)
+        self.weights = validate_weights(net, weights)
         #: Each input's expected shape, batch axis first (None: any size); ``input_shape`` is the first.
         self.input_shapes: tuple[tuple[int | None, ...], ...] = tuple((None, *i.shape) for i in self.graph.inputs)
         self.input_shape: tuple[int | None, ...] = self.input_shapes[0]
@@ -1332,12 +1332,16 @@ def executor(net: NetworkReport, weights: Mapping[str, np.ndarray] | str | os.Pa
     array([[ 5.,  7.],
            [13., 15.]], dtype=float32)
     """
+    from .weights import need_net, need_weights
+
+    need_net("executor(net, weights=None, seed=0)", net)
+    need_weights("executor(net, weights=None, seed=0)", weights, paths=True, optional=True)
     if weights is None or isinstance(weights, (str, os.PathLike)):
         weights = resolve_weights(net, weights, seed)
     return Executor(net, weights, fuse=fuse, threads=threads)
 
 
-def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | os.PathLike | None = None,
+def compile_numpy(net: NetworkReport, output: str | os.PathLike, *, weights: str | os.PathLike | None = None,
                   seed: int = 0) -> None:
     """Write the network's weights as the contract's ``.npz``: ``weights`` checked and converted, or fresh ones.
 
@@ -1348,11 +1352,11 @@ def compile_numpy(net: NetworkReport, output: str | os.PathLike, weights: str | 
     >>> sorted(np.load(p).files)
     ['dense/bias', 'dense/kernel']
     """
-    save_weights(output, resolve_weights(net, weights, seed))
+    save_weights(resolve_weights(net, weights, seed), output)
 
 
 def run_cli(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | os.PathLike] | Sequence[str],
-            output: str | os.PathLike, weights: str | os.PathLike | None = None, seed: int = 0) -> None:
+            output: str | os.PathLike, *, weights: str | os.PathLike | None = None, seed: int = 0) -> None:
     """``netspec run``: read a batch per input from ``.npy``, run the network, write the result.
 
     ``inputs`` is one ``.npy`` path (a one-input network), a mapping from
@@ -1363,9 +1367,6 @@ def run_cli(net: NetworkReport, inputs: str | os.PathLike | Mapping[str, str | o
     ``output`` ends in ``.npz``.  Mismatched inputs are E610.  Each input
     follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are
     divided by 255, as ``netspec train`` feeds them.
-
-    The input follows :func:`netspec.targets.input_scale`: ``uint8`` pixels are divided by 255,
-    as ``netspec train`` feeds them.
 
     >>> import netspec, tempfile, os
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")

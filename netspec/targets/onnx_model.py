@@ -906,7 +906,7 @@ def _weights(net: NetworkReport, weights: Weights, seed: int) -> Mapping[str, np
 
     if weights is None or isinstance(weights, (str, os.PathLike)):
         return resolve_weights(net, weights, seed)
-    return validate_weights(weights, net)
+    return validate_weights(net, weights)
 
 
 def to_onnx(net: NetworkReport | Graph, weights: Weights = None, opset: int | None = None, seed: int = 0
@@ -924,6 +924,10 @@ def to_onnx(net: NetworkReport | Graph, weights: Weights = None, opset: int | No
     >>> [d.dim_param or d.dim_value for d in m.graph.input[0].type.tensor_type.shape.dim]
     ['batch', 'x_d1', 'x_d2', 3]
     """
+    from .weights import need_net, need_weights
+
+    need_net("to_onnx(net, weights=None, opset=None, seed=0)", net, graphs=True)
+    need_weights("to_onnx(net, weights=None, opset=None, seed=0)", weights, paths=True, optional=True)
     report = _report(net)
     opset = _check_opset(opset)
     b = _Builder(report, _weights(report, weights, seed), opset)
@@ -1029,7 +1033,7 @@ def _model(b: _Builder, report: NetworkReport, graph: Graph) -> onnx.ModelProto:
     return model
 
 
-def compile_onnx(net: NetworkReport | Graph, output: str | os.PathLike, weights: Weights = None, seed: int = 0,
+def compile_onnx(net: NetworkReport | Graph, output: str | os.PathLike, *, weights: Weights = None, seed: int = 0,
                  opset: int | None = None) -> None:
     """Write the network's ONNX model to ``output``, whole or not at all.
 

@@ -572,7 +572,7 @@ def train(net: NetworkReport, data: str | os.PathLike | Dataset = "digits", *, e
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model = build_model(net)
-        weights_to_keras(model, weights, net)
+        weights_to_keras(model, net, weights)
         if kind == "binary":
             loss, metric = keras.losses.BinaryCrossentropy(), keras.metrics.BinaryAccuracy(name="accuracy")
         elif kind == "one_vs_rest":

@@ -14,7 +14,7 @@ target's fresh weights come from, so the targets agree for a given seed.
 >>> w = init_weights(net, seed=0)
 >>> sorted((k, v.shape) for k, v in w.items())
 [('fc/bias', (3,)), ('fc/kernel', (4, 3))]
->>> validate_weights(w, net) is not None
+>>> validate_weights(net, w) is not None
 True
 """
 
@@ -37,6 +37,48 @@ __all__ = ["expected_weights", "init_weights", "load_weights", "resolve_weights"
 
 #: Old or alternative weight names accepted when reading: (op, name) -> contract name.
 _ALIASES = {("depthwise_conv2d", "depthwise_kernel"): "kernel"}
+
+
+def _what(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def need_net(call: str, net: Any, graphs: bool = False) -> None:
+    """TypeError naming the call's signature unless ``net`` is a checked network (or a graph).
+
+    Every library call takes the network first, then the weights, then a path.
+
+    >>> need_net("load_weights(net, path)", "w.npz")
+    Traceback (most recent call last):
+    ...
+    TypeError: load_weights(net, path): the network must be a checked network (netspec.load(...)), got str 'w.npz'; the library takes the network first, then the weights, then a path
+    """
+    from ..core.ir import Graph
+
+    if isinstance(net, NetworkReport) or (graphs and isinstance(net, Graph)):
+        return
+    kind = "a checked network (netspec.load(...))" + (" or a netspec.Graph" if graphs else "")
+    raise TypeError(f"{call}: the network must be {kind}, got {_what(net)}; "
+                    "the library takes the network first, then the weights, then a path")
+
+
+def need_weights(call: str, weights: Any, paths: bool = False, optional: bool = False) -> None:
+    """TypeError naming the call's signature unless ``weights`` is a weights dict (or a path)."""
+    if optional and weights is None:
+        return
+    if isinstance(weights, Mapping) or (paths and isinstance(weights, (str, os.PathLike))):
+        return
+    kind = "a dict {'layer/weight': array}" + (" or a .npz/.keras path" if paths else "")
+    raise TypeError(f"{call}: the weights must be {kind}, got {_what(weights)}; "
+                    "the library takes the network first, then the weights, then a path")
+
+
+def need_path(call: str, path: Any) -> None:
+    """TypeError naming the call's signature unless ``path`` is a str or os.PathLike."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{call}: the path must be a str or os.PathLike, got {_what(path)}; "
+                        "the library takes the network first, then the weights, then a path")
 
 
 def _graph(net: NetworkReport) -> Any:
@@ -70,6 +112,7 @@ def init_weights(net: NetworkReport, seed: int = 0) -> dict[str, np.ndarray]:
     >>> init_weights(net)["dense/kernel"].tolist()
     [[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]]
     """
+    need_net("init_weights(net, seed=0)", net, graphs=True)
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for node in _graph(net).nodes:
@@ -87,7 +130,7 @@ def _show(shape: tuple[int, ...]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def validate_weights(weights: Mapping[str, Any], net: NetworkReport, source: str | None = None
+def validate_weights(net: NetworkReport, weights: Mapping[str, Any], source: str | None = None
                      ) -> dict[str, np.ndarray]:
     """Check a weights dict against the network; return it as float32 arrays under contract names.
 
@@ -98,11 +141,13 @@ def validate_weights(weights: Mapping[str, Any], net: NetworkReport, source: str
 
     >>> import netspec, numpy as np
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2, name='fc') }")
-    >>> validate_weights({"fc/kernel": np.zeros((2, 3)), "fc/bias": np.zeros(2)}, net)
+    >>> validate_weights(net, {"fc/kernel": np.zeros((2, 3)), "fc/bias": np.zeros(2)})
     Traceback (most recent call last):
     ...
     netspec.core.diagnostics.NetspecError: error[E601]: weight 'fc/kernel' of layer 'fc' (dense) has shape (2, 3), but the network needs (3, 2)
     """
+    need_net("validate_weights(net, weights, source=None)", net, graphs=True)
+    need_weights("validate_weights(net, weights, source=None)", weights)
     expected = expected_weights(net)
     ops = {node.name: node.op for node in _graph(net).nodes}
     where = f" in {source}" if source else ""
@@ -146,21 +191,23 @@ def validate_weights(weights: Mapping[str, Any], net: NetworkReport, source: str
     return {k: out[k] for k in expected}
 
 
-def load_weights(path: str | os.PathLike, net: NetworkReport) -> dict[str, np.ndarray]:
+def load_weights(net: NetworkReport, path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read and validate weights from a ``.npz`` (the contract's format) or a trained ``.keras`` file.
 
     >>> import netspec, tempfile, os
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
     >>> p = os.path.join(tempfile.mkdtemp(), "w.npz")
-    >>> save_weights(p, init_weights(net, seed=1))
-    >>> sorted(load_weights(p, net))
+    >>> save_weights(init_weights(net, seed=1), p)
+    >>> sorted(load_weights(net, p))
     ['dense/bias', 'dense/kernel']
     """
+    need_net("load_weights(net, path)", net)
+    need_path("load_weights(net, path)", path)
     path = os.fspath(path)
     if path.endswith(".keras"):
         from .keras_model import weights_from_keras
 
-        return validate_weights(weights_from_keras(path, net), net, os.path.basename(path))
+        return validate_weights(net, weights_from_keras(net, path), os.path.basename(path))
     from ..core.fileio import content_problem
 
     problem = content_problem(path, "npz")
@@ -174,18 +221,20 @@ def load_weights(path: str | os.PathLike, net: NetworkReport) -> dict[str, np.nd
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
         raise NetspecError([Diagnostic.error(
             "E603", f"cannot read weights {path}: not a .npz weights file ({err})")]) from None
-    return validate_weights(raw, net, os.path.basename(path))
+    return validate_weights(net, raw, os.path.basename(path))
 
 
-def save_weights(path: str | os.PathLike, weights: Mapping[str, np.ndarray]) -> None:
+def save_weights(weights: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
     """Write a weights dict as ``.npz`` (uncompressed), whole or not at all.
 
     >>> import tempfile, os, numpy as np
     >>> p = os.path.join(tempfile.mkdtemp(), "w.npz")
-    >>> save_weights(p, {"fc/bias": np.ones(2, np.float32)})
+    >>> save_weights({"fc/bias": np.ones(2, np.float32)}, p)
     >>> np.load(p)["fc/bias"].tolist()
     [1.0, 1.0]
     """
+    need_weights("save_weights(weights, path)", weights)
+    need_path("save_weights(weights, path)", path)
     arrays = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
     try:
         with atomic_output(path, suffix=".npz") as tmp, open(tmp, "wb") as f:
@@ -206,4 +255,4 @@ def resolve_weights(net: NetworkReport, path: str | os.PathLike | None = None, s
     """
     if path is None:
         return init_weights(net, seed)
-    return load_weights(path, net)
+    return load_weights(net, path)
