@@ -335,7 +335,7 @@ def test_weights_round_trip_through_keras(keras: Any, tmp_path: Any) -> None:
     weights["ls/gamma"] = np.arange(3, dtype=np.float32)
     np.savez(tmp_path / "w.npz", **weights)
     compile_keras(net, tmp_path / "m.keras", weights=tmp_path / "w.npz")
-    back = weights_from_keras(tmp_path / "m.keras", net)
+    back = weights_from_keras(net, tmp_path / "m.keras")
     assert sorted(back) == sorted(weights)
     for key in weights:
         np.testing.assert_array_equal(back[key], weights[key], err_msg=key)
