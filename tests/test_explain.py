@@ -63,7 +63,7 @@ def test_lecture_numbers() -> None:
 def test_every_op_with_a_window_has_a_hook_and_others_fall_back() -> None:
     """Windows, padding, cropping and upsampling tell their own arithmetic; the rest use the generic story."""
     for name, opdef in OPS.items():
-        if opdef.rf == "window" and "transpose" not in name:
+        if opdef.rf == "window":
             assert opdef.explain is not None, name
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import load_first
 
 import netspec
 from netspec.core.check import NetworkReport
@@ -139,7 +140,7 @@ def test_spec_checks_on_the_command_line(path: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", _spec_files(), ids=lambda p: p.name)
 def test_spec_loads_in_the_library(path: Path) -> None:
-    net = netspec.load(path)
+    net = load_first(path)
     total, trainable = EXPECTED[path.name]
     assert net.total_params == total
     assert net.params == (trainable, total - trainable)

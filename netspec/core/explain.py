@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["AXIS_NAMES", "Explanation", "explain_resample", "explain_window", "window_line"]
+__all__ = ["AXIS_NAMES", "Explanation", "explain_resample", "explain_transpose", "explain_window", "window_line"]
 
 #: Spatial axis names by the number of spatial axes.
 AXIS_NAMES = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
@@ -184,3 +184,40 @@ def explain_resample(kind: str):
                 lines.append(f"{names[i]}: {dims_in[i]} {sign} {b} {sign} {e} = {dims_out[i]}")
         return Explanation(tuple(lines))
     return explain
+
+
+def explain_transpose(a: Any, in_shapes: list[tuple], out_shape: tuple) -> Explanation:
+    """Transposed convolutions: Keras's ``deconv_output_length`` with the numbers filled in.
+
+    >>> from netspec.core.ops import OPS
+    >>> from netspec.core.ops_spatial import Conv2DTranspose, make_attrs
+    >>> a = OPS["conv2d_transpose"].normalize(make_attrs(Conv2DTranspose, {"filters": 8, "kernel_size": 3,
+    ...     "strides": 2}), "channels_last")
+    >>> explain_transpose(a, [(16, 16, 4)], (33, 33, 8)).sizes[0]
+    "height, width: 'valid': (16 - 1)*2 + 3 + max(3, 2) - 3 = 33"
+    """
+    kernel = a.kernel_size
+    n = len(kernel)
+    fmt = getattr(a, "data_format", None) or "channels_last"
+    dims_in, c = _split(in_shapes[0], fmt, n)
+    dims_out, _ = _split(out_shape, fmt, n)
+    names = AXIS_NAMES.get(n, tuple(f"axis {i + 1}" for i in range(n)))
+    pads = a.output_padding or (None,) * n
+    per_axis = []
+    for i in range(n):
+        k = a.dilation_rate[i] * (kernel[i] - 1) + 1
+        w, st, op_, out = dims_in[i], a.strides[i], pads[i], dims_out[i]
+        if a.padding == "valid":
+            extra = f"max({k}, {st}) - {k}" if op_ is None else f"{op_}"
+            per_axis.append(f"'valid': ({w} - 1)*{st} + {k} + {extra} = {out}")
+        elif op_ is None:
+            per_axis.append(f"'same': {w}*{st} = {out}")
+        else:
+            per_axis.append(f"'same': ({w} - 1)*{st} + {k} % 2 + {op_} = {out}")
+    if n > 1 and len(set(per_axis)) == 1:
+        lines = [f"{', '.join(names)}: {per_axis[0]}"]
+    else:
+        lines = [f"{names[i]}: {per_axis[i]}" for i in range(n)]
+    lines.append(f"channels: filters = {a.filters} (each input value spreads over a {'x'.join(map(str, kernel))} "
+                 "window of the output)")
+    return Explanation(tuple(lines))

@@ -27,7 +27,7 @@ from typing import Any
 
 from . import argtypes as at
 from .argtypes import ArgError, KerasObject, format_value
-from .explain import explain_resample, explain_window
+from .explain import explain_resample, explain_transpose, explain_window
 from .ir import Shape
 from .ops import (
     GLOROT,
@@ -902,7 +902,7 @@ def _transpose_def(n: int, cls: type) -> OpDef:
     return OpDef(name, cls, f"Conv{n}DTranspose", name, _transpose_infer(name),
                  (f"Conv{n}DTranspose", f"Convolution{n}DTranspose"), _transpose_weights(name),
                  _transpose_macs(name), _transpose_warnings(name), _transpose_validate, _transpose_window, "window",
-                 flops=_weighted_flops)
+                 flops=_weighted_flops, explain=explain_transpose)
 
 
 def _pool_def(kind: str, n: int, cls: type) -> OpDef:
