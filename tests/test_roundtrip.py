@@ -206,11 +206,22 @@ def test_every_op_round_trips() -> None:
         "conv2d": dict(filters=4, kernel_size=3), "depthwise_conv2d": dict(kernel_size=3),
         "separable_conv2d": dict(filters=4, kernel_size=3), "dense": dict(units=3),
         "dropout": dict(rate=0.25), "reshape": dict(target_shape=(-1,)), "activation": dict(activation="tanh"),
+        "center_crop": dict(height=4, width=4), "resizing": dict(height=4, width=6),
+        **{f"{op}{d}": dict(filters=4, kernel_size=3) for op in ("conv", "separable_conv") for d in ("1d", "2d", "3d")},
+        **{f"conv{d}_transpose": dict(filters=4, kernel_size=3) for d in ("1d", "2d", "3d")},
+        "depthwise_conv1d": dict(kernel_size=3),
     }
     for op, opdef in sorted(OPS.items()):
         inputs = ("x", "x") if opdef.merge else ("x",)
-        graph = Graph(op, Input("x", (3, 8, 8), CF), (Node("n", op, inputs, make_attrs(opdef.attrs, rows.get(op, {}))),))
-        assert_round_trip(graph)
+        attrs = make_attrs(opdef.attrs, rows.get(op, {}))
+        # Each op on the first input rank it takes (2-D ops on (C, H, W), 1-D on (C, L), 3-D on (C, D, H, W)).
+        for shape in ((3, 8, 8), (3, 8), (3, 8, 8, 8), (8,)):
+            graph = Graph(op, Input("x", shape, CF), (Node("n", op, inputs, attrs),))
+            if check_graph(graph).ok:
+                assert_round_trip(graph)
+                break
+        else:
+            raise AssertionError(f"{op}: checks on none of the input shapes tried")
 
 
 def test_source_text_round_trips() -> None:
