@@ -40,6 +40,15 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+@pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER, server_env=ENV))
+async def utf8_client(lsp_client: LanguageClient):
+    caps = T.ClientCapabilities(general=T.GeneralClientCapabilities(
+        position_encodings=[T.PositionEncodingKind.Utf8, T.PositionEncodingKind.Utf16]))
+    await lsp_client.initialize_session(T.InitializeParams(capabilities=caps, root_uri=None))
+    yield
+    await lsp_client.shutdown_session()
+
+
 GOOD = """\
 # A conv and its head.
 block head(units=10) {
@@ -225,3 +234,15 @@ async def test_formatting_through_fmt(client: LanguageClient, tmp_path: Path):
     edits = await client.text_document_formatting_async(T.DocumentFormattingParams(
         text_document=T.TextDocumentIdentifier(uri=uri), options=T.FormattingOptions(tab_size=4, insert_spaces=True)))
     assert len(edits) == 1 and edits[0].new_text == "network n {\n    input x: [4]\n    dense(2)\n}\n"
+
+
+async def test_columns_count_in_the_negotiated_encoding(client: LanguageClient, utf8_client: LanguageClient,
+                                                        tmp_path: Path):
+    text = GOOD.replace("padding='same'", "name='é😀', padding='sam'")
+    line = text.splitlines()[7]
+    before = line[: line.index("'sam'")]
+    for c, units in ((client, len(before.encode("utf-16-le")) // 2), (utf8_client, len(before.encode("utf-8")))):
+        uri = _open(c, tmp_path / f"u{units}.net", text)
+        diags = await _diagnostics(c, uri, lambda d: len(d) > 0)
+        assert diags[0].range.start == T.Position(line=7, character=units)
+        assert diags[0].range.end.character == units + 5

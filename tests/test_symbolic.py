@@ -189,3 +189,19 @@ def test_concrete_input_shape_matches_symbolic() -> None:
         want = tuple(d.evaluator()(*([512] if d.syms() == {"H"} else [384])) if isinstance(d, Expr) else d
                      for d in dims)
         assert want == info.shape, name
+
+
+def test_symbols_are_shared_across_inputs() -> None:
+    """The same name in two inputs is one size; two names tied by a merge are W117, never a crash."""
+    same = check_source("""network n {
+    input a: [H, W, 3]
+    input b: [H, W, 1]
+    concat(a, b)
+}""").networks[0]
+    assert same.ok and not same.diagnostics and same.symbolic.symbols == ("H", "W")
+    tied = check_source("""network n {
+    input a: [H, W, 3]
+    input b: [H2, W, 1]
+    concat(a, b)
+}""").networks[0]
+    assert tied.ok and [d.code for d in tied.diagnostics] == ["W117"]

@@ -15,6 +15,8 @@ The debounce delay is ``NETSPEC_LSP_DEBOUNCE_MS`` milliseconds (default
 (1, 3)
 >>> to_offset("a\\nb😀c", Position(line=1, character=3))
 4
+>>> to_position("a\\nb😀c", 4, encoding="utf-8").character
+5
 """
 
 from __future__ import annotations
@@ -53,21 +55,33 @@ log = logging.getLogger(__name__)
 Position = T.Position
 
 
-def _units(text: str) -> int:
-    """UTF-16 code units in ``text``."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+#: The position encoding of this process's client ("utf-16" unless the client asked for another).
+ENCODING = ["utf-16"]
 
 
-def to_position(text: str, offset: int, starts: list[int] | None = None) -> T.Position:
-    """The LSP position (0-based line, UTF-16 column) of a character offset."""
+def _unit(ch: str, encoding: str) -> int:
+    """Code units of one character in the position encoding."""
+    if encoding == "utf-8":
+        return len(ch.encode("utf-8"))
+    if encoding == "utf-32":
+        return 1
+    return 2 if ord(ch) > 0xFFFF else 1
+
+
+def to_position(text: str, offset: int, starts: list[int] | None = None, encoding: str | None = None) -> T.Position:
+    """The LSP position (0-based line, column in the encoding's code units) of a character offset."""
+    encoding = encoding or ENCODING[0]
     starts = starts if starts is not None else line_starts(text)
     offset = max(0, min(offset, len(text)))
     line = bisect.bisect_right(starts, offset) - 1
-    return T.Position(line=line, character=_units(text[starts[line]:offset]))
+    prefix = text[starts[line]:offset]
+    units = len(prefix) if prefix.isascii() else sum(_unit(ch, encoding) for ch in prefix)
+    return T.Position(line=line, character=units)
 
 
-def to_offset(text: str, pos: T.Position, starts: list[int] | None = None) -> int:
+def to_offset(text: str, pos: T.Position, starts: list[int] | None = None, encoding: str | None = None) -> int:
     """The character offset of an LSP position (clamped to the line)."""
+    encoding = encoding or ENCODING[0]
     starts = starts if starts is not None else line_starts(text)
     if pos.line >= len(starts):
         return len(text)
@@ -77,7 +91,7 @@ def to_offset(text: str, pos: T.Position, starts: list[int] | None = None) -> in
     for i in range(start, end):
         if units >= pos.character:
             return i
-        units += 2 if ord(text[i]) > 0xFFFF else 1
+        units += _unit(text[i], encoding)
     return end
 
 
@@ -225,6 +239,13 @@ def lsp_diagnostics(doc: Analysis) -> list[T.Diagnostic]:
 def build_server() -> NetspecServer:
     """A server with every feature registered (one per call, so tests may run several)."""
     server = NetspecServer()
+
+    @server.feature(T.INITIALIZED)
+    def initialized(ls: NetspecServer, params: T.InitializedParams) -> None:
+        # pygls picked the client's preferred position encoding; count columns in it.
+        chosen = getattr(ls.workspace, "position_encoding", None) or "utf-16"
+        encoding = str(getattr(chosen, "value", chosen))
+        ENCODING[0] = encoding if encoding in ("utf-8", "utf-16", "utf-32") else "utf-16"
 
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: NetspecServer, params: T.DidOpenTextDocumentParams) -> None:
