@@ -102,7 +102,7 @@ def test_folded_rows_keep_the_totals(depth: int) -> None:
             assert sum(r.macs for r in rows) == net.macs
             assert sum(r.flops for r in rows) == total_flops(net, flops)
             assert [x for r in rows for x in r.layers] == [n.name for n in net.graph.nodes]
-            assert rows[-1].shape == net.output_shape
+            assert rows[-1].shape == net.layers[net.graph.nodes[-1].name].shape
             assert all(len(r.path) <= depth + 1 for r in rows)
 
 
@@ -144,8 +144,9 @@ def test_chunk_size_matches_the_executor() -> None:
 def _measured(net, batch: int, threads: int | None) -> int:
     from netspec.targets.numpy_exec import executor, traced_peak
 
-    x = np.random.default_rng(0).standard_normal((batch, *net.graph.input.shape)).astype(np.float32)
-    return traced_peak(executor(net, seed=0, threads=threads), x)
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((batch, *i.shape)).astype(np.float32) for i in net.graph.inputs]
+    return traced_peak(executor(net, seed=0, threads=threads), *xs)
 
 
 # The U-Net at 96x96 (its sizes must be multiples of 16) keeps the test short; bench/bench_memory.py

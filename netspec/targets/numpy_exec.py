@@ -1201,13 +1201,13 @@ class Executor:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="netspec")
         with self._blas.limit(limits=1, user_api="blas"):
             _state.pool = self._pool
-            high = _scratch_high
             try:
                 yield
             finally:
                 _state.pool = None
-            if _scratch_high > high:
+            if _scratch_high != getattr(self, "_evened", None):
                 self._even_scratch()
+                self._evened = _scratch_high
 
     def _even_scratch(self) -> None:
         """Give every worker thread an im2col buffer as large as the largest any has needed.
@@ -1480,11 +1480,11 @@ def _split_input(value: str, names: Sequence[str]) -> tuple[str | None, str]:
     return None, value
 
 
-def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
-    """Peak bytes ``tracemalloc`` sees during one call of ``run`` on ``x`` (after a warm-up call).
+def traced_peak(run: Executor, *xs: Any, warmup: bool = True) -> int:
+    """Peak bytes ``tracemalloc`` sees during one call of ``run`` on ``xs`` (after a warm-up call).
 
-    The weights and ``x`` itself exist before tracing starts, so they are not
-    counted; the network's output is.
+    ``xs`` is one batch per input, in order.  The weights and the inputs exist
+    before tracing starts, so they are not counted; the network's outputs are.
 
     >>> import netspec
     >>> net = netspec.load_source("network n { input x: [4]\\n dense(3) }")
@@ -1494,13 +1494,13 @@ def traced_peak(run: Executor, x: Any, warmup: bool = True) -> int:
     import gc
     import tracemalloc
 
-    xs = run.check_inputs(*x) if isinstance(x, tuple) else run.check_inputs(x)
+    inputs = run.check_inputs(*xs)
     if warmup:
-        run(*xs)
+        run(*inputs)
     gc.collect()
     tracemalloc.start()
     try:
-        y = run(*xs)
+        y = run(*inputs)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
