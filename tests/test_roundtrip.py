@@ -59,6 +59,8 @@ def initializers(draw: st.DrawFn) -> KerasObject:
             value = draw(st.sampled_from(["fan_in", "fan_out", "fan_avg"]))
         elif key == "distribution":
             value = draw(st.sampled_from(["truncated_normal", "untruncated_normal", "uniform"]))
+        elif (obj.name, key) == ("variance_scaling", "scale"):
+            value = draw(st.floats(1e-3, 8))  # Keras refuses a scale of 0 or below (E306)
         else:
             value = draw(FLOATS)
         kwargs.append((key, value))
