@@ -21,6 +21,21 @@ def cli_runner() -> CliRunner:
         return CliRunner()  # click >= 8.2 always keeps them apart
 
 
+def load_first(path: object) -> NetworkReport:
+    """The first network of a spec file (a file of instances, like specs/efficientnet.net, has several).
+
+    >>> from pathlib import Path
+    >>> load_first(Path(__file__).parent.parent / "specs" / "mnist.net").name
+    'mnist_cnn'
+    """
+    import netspec
+
+    report = netspec.check_file(str(path))
+    if not report.ok:
+        raise netspec.NetspecError(report.all_diagnostics)
+    return report.networks[0]
+
+
 def lively_weights(net: NetworkReport, seed: int = 0) -> dict[str, np.ndarray]:
     """``init_weights`` (so every initializer runs), then batchnorm statistics and biases
     moved far from their neutral initial values, so a wrong axis or a dropped bias shows.

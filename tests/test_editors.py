@@ -228,6 +228,19 @@ def test_vscode_textmate_agrees_with_the_python_engine():
             offset += len(line) + 1
 
 
+def test_plist_grammar_for_sublime_is_the_same_grammar():
+    """editors/netspec.tmLanguage (XML plist: Sublime Text, TextMate) holds the JSON grammar's rules.
+
+    Regenerate it after editing the JSON with:
+    python -c "import json,plistlib; g=json.load(open('editors/netspec.tmLanguage.json')); g.pop('$schema');
+    open('editors/netspec.tmLanguage','wb').write(plistlib.dumps(g, sort_keys=False))"
+    """
+    import plistlib
+
+    plist = plistlib.loads((EDITORS / "netspec.tmLanguage").read_bytes())
+    assert plist == {k: v for k, v in GRAMMAR.items() if k != "$schema"}
+
+
 # --- the VS Code extension folder ---------------------------------------------------------------
 
 

@@ -202,3 +202,171 @@ def test_keras_applications_weights_reproduce_outputs(name: str, tmp_path: Path)
 
     got = executor(result.report, result.weights)(x)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+# --- round trips through netspec's own targets -------------------------------------------------------
+
+SPECS = sorted((Path(__file__).resolve().parent.parent / "specs").glob("*.net"))
+
+
+#: Ops that are the identity at inference: an ONNX graph has no node for them (nor for a linear activation).
+_TRAINING_ONLY = ("dropout", "spatial_dropout1d", "spatial_dropout2d", "spatial_dropout3d", "gaussian_noise",
+                  "gaussian_dropout", "alpha_dropout")
+
+
+def _layers(report, skip: tuple = ()) -> dict[str, tuple]:
+    """Each layer's op, shape and counts, by name (the order of independent branches may differ)."""
+    def op(n) -> str:  # relu() and activation('relu') are one ONNX Relu (softmax() and activation('softmax') too)
+        if n.op == "activation":
+            return n.attrs.activation
+        return n.op
+
+    return {n.name: (op(n), report.layers[n.name].shape, report.layers[n.name].trainable,
+                     report.layers[n.name].non_trainable) for n in report.graph.nodes
+            if n.op not in skip and not (skip and op(n) == "linear")}
+
+
+def _networks(spec: Path) -> list[str]:
+    import netspec
+
+    return [n.name for n in netspec.check_file(spec).networks if n.ok]
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_keras_round_trip_gives_the_same_report(spec: Path, tmp_path: Path) -> None:
+    import netspec
+    from netspec.targets.keras_model import compile_keras
+
+    for name in _networks(spec)[:2]:
+        net = netspec.load(spec, network=name)
+        path = tmp_path / f"{name}.keras"
+        compile_keras(net, path, seed=0)
+        back = import_model(path, weights=True)
+        assert _layers(back.report) == _layers(net)
+        assert back.report.params == net.params
+
+
+@pytest.mark.onnx
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_onnx_round_trip_gives_onnxruntime_outputs(spec: Path, tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    import netspec
+    from netspec.targets.numpy_exec import executor
+    from netspec.targets.onnx_model import compile_onnx
+
+    for name in _networks(spec)[:1]:
+        net = netspec.load(spec, network=name)
+        if net.graph is None or len(net.graph.inputs) != 1:
+            continue
+        path = tmp_path / f"{name}.onnx"
+        compile_onnx(net, path, seed=3)
+        back = import_model(path, weights=True)
+        assert _layers(back.report) == _layers(net, _TRAINING_ONLY)
+        shape = tuple(8 if d is None else d for d in net.input_shape)
+        x = np.random.default_rng(0).normal(size=(2, *shape)).astype(np.float32)
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        want = session.run(None, {session.get_inputs()[0].name: x})
+        got = executor(back.report, back.weights)(x)
+        got = list(got) if isinstance(got, tuple) else [got]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4)
+
+
+# --- foreign ONNX graphs ---------------------------------------------------------------------------------
+
+
+def _nchw_graph():
+    """A PyTorch-style NCHW graph: conv (padding 1), batchnorm, relu, padded max pool, global pool, Gemm."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+
+    def init(name, *shape, positive=False):
+        a = rng.normal(size=shape).astype(np.float32)
+        return numpy_helper.from_array(np.abs(a) + 0.5 if positive else a, name)
+
+    inits = [init("w", 8, 3, 3, 3), init("b", 8), init("g", 8), init("beta", 8), init("m", 8),
+             init("v", 8, positive=True), init("fc", 5, 8), init("fcb", 5)]
+    nodes = [
+        helper.make_node("Conv", ["x", "w", "b"], ["c"], name="/conv1/Conv", pads=[1, 1, 1, 1], kernel_shape=[3, 3]),
+        helper.make_node("BatchNormalization", ["c", "g", "beta", "m", "v"], ["n"], name="/bn1/BatchNormalization",
+                         epsilon=1e-5),
+        helper.make_node("Relu", ["n"], ["r"], name="/relu/Relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], name="/maxpool/MaxPool", kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["p"], ["gap"], name="/avgpool/GlobalAveragePool"),
+        helper.make_node("Flatten", ["gap"], ["f"], name="/Flatten", axis=1),
+        helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], name="/fc/Gemm", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "torch_net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.onnx
+def test_nchw_graph_imports_as_channels_first_and_runs_the_same(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    from netspec.targets.numpy_exec import executor
+
+    path = tmp_path / "torch.onnx"
+    onnx.save(_nchw_graph(), path)
+    result = import_model(path, weights=True)
+    assert "channels_first" in result.text
+    x = np.random.default_rng(1).normal(size=(2, 3, 16, 16)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(executor(result.report, result.weights)(x), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.onnx
+def test_tf2onnx_graph_imports_and_runs_the_same(tmp_path: Path) -> None:
+    tf2onnx = pytest.importorskip("tf2onnx")
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    from netspec.targets.numpy_exec import executor
+
+    model = _tiny_model()
+    spec = (tf.TensorSpec((None, 16, 16, 3), tf.float32, name="image"),)
+
+    @tf.function(input_signature=spec)
+    def forward(x):
+        return model(x, training=False)
+
+    path = tmp_path / "t2o.onnx"
+    tf2onnx.convert.from_function(forward, input_signature=spec, opset=17, output_path=str(path))
+    result = import_model(path, weights=True)
+    x = np.random.default_rng(2).normal(size=(2, 16, 16, 3)).astype(np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(executor(result.report, result.weights)(x), want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.onnx
+def test_hostile_onnx_graphs_are_clear_errors(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    main = __import__("netspec.cli").cli.main
+    # An initializer that claims 2 GB (and holds nothing).
+    huge = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[32768, 16384])
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 32768])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16384])], [huge])
+    onnx.save(helper.make_model(graph), tmp_path / "huge.onnx")
+    # A cycle.
+    cyc = helper.make_graph([helper.make_node("Relu", ["b"], ["a"]), helper.make_node("Relu", ["a"], ["b"])], "c",
+                            [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+                            [helper.make_tensor_value_info("b", TensorProto.FLOAT, ["N", 4])])
+    onnx.save(helper.make_model(cyc), tmp_path / "cycle.onnx")
+    (tmp_path / "trunc.onnx").write_bytes(onnx.load_model_from_string(
+        _nchw_graph().SerializeToString()).SerializeToString()[:300])
+    for name, words in (("huge", "claims"), ("cycle", "cycle"), ("trunc", "")):
+        out = tmp_path / f"{name}.net"
+        result = cli_runner().invoke(main, ["import", str(tmp_path / f"{name}.onnx"), "-o", str(out)])
+        assert result.exit_code == 1, (name, result.output)
+        assert words in result.output and "Traceback" not in result.output
+        assert not out.exists()

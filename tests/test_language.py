@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from netspec import check_source, load_source
+from netspec import NetspecError, check_source, load_source
 from netspec.frontend.syntax import parse_source
 
 
@@ -243,6 +243,11 @@ def test_instances_are_checked_and_required_params_skip_the_own_name() -> None:
     assert report.network("small").input_shape == (32, 32, 3)
     assert report.network("small").output_shape == (4,)
     assert report.network("wide").graph.nodes[0].attrs.filters == 32
+
+
+def test_a_network_with_required_parameters_is_not_a_network_to_pick() -> None:
+    with pytest.raises(NetspecError, match="built only through its instances"):
+        check_source(PARAM_NET).network("classifier")
 
 
 def test_network_with_all_defaults_is_checked_under_its_own_name() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import lively_weights
+from helpers import lively_weights, load_first
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -361,7 +361,7 @@ def test_opsets(nets, opset):
 
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_specs(path):
-    net = netspec.load(path)
+    net = load_first(path)
     check_all(net, lively_weights(net))
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import load_first
 
 import netspec
 from netspec.core.check import NetworkReport
@@ -103,6 +104,8 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "unet.net": (31031745, 31031745),
     "tcn1d.net": (38538, 38538),
     "c3d.net": (734821, 734821),
+    "unet_valid.net": (31030658, 31030658),
+    "autoencoder.net": (333955, 333955),
     "nasnet.net": (5_326_716, 5_289_978),
 }
 
@@ -136,7 +139,7 @@ def test_spec_checks_on_the_command_line(path: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("path", _spec_files(), ids=lambda p: p.name)
 def test_spec_loads_in_the_library(path: Path) -> None:
-    net = netspec.load(path)
+    net = load_first(path)
     total, trainable = EXPECTED[path.name]
     assert net.total_params == total
     assert net.params == (trainable, total - trainable)

@@ -84,11 +84,14 @@ def symbolic_text(text: str) -> str:
     return re.sub(r"input (\w+): \[([\w ,]+)\]([ \t]*channels_first)?", repl, text)
 
 
-def concrete_shapes(graph: Graph, sizes: dict[str, int], names: tuple) -> dict[str, tuple] | None:
+def concrete_shapes(graph: Graph, sizes: dict[str, int], names: tuple = ()) -> dict[str, tuple] | None:
     """Every tensor's shape at concrete sizes through the ops' rules, or None if a rule refuses."""
-    inp = graph.input
-    shape = tuple(sizes[n] if n else d for d, n in zip(inp.shape, names))
-    shapes = {inp.name: shape}
+    from netspec.core.symbolic import axis_symbol_names
+
+    shapes = {}
+    for k, inp in enumerate(graph.inputs):
+        axis_names = axis_symbol_names(inp, first=k == 0)
+        shapes[inp.name] = tuple(sizes[n] if n else d for d, n in zip(inp.shape, axis_names))
     for node in graph.nodes:
         try:
             shapes[node.name] = tuple(OPS[node.op].infer(node.attrs, [shapes[i] for i in node.inputs]))
@@ -132,13 +135,18 @@ def test_valid_sizes_exact_against_brute_force(name: str, text: str) -> None:
         for s in sym.symbols:
             valid: SizeSet = sym.valid[s]
             summary = valid.summary()
-            for n in [*range(LIMIT + 1, LIMIT + 200), 20_000, 65_536, 99_999, 100_000]:
+            # W117: a rule the pass could not follow leaves its conditions out, so the answer may
+            # only be too wide (every size valid by brute force must be in it), never too narrow.
+            partial = any(d.code == "W117" for d in net.diagnostics)
+            for n in [] if partial else [*range(LIMIT + 1, LIMIT + 200), 20_000, 65_536, 99_999, 100_000]:
                 # Beyond the exact range, the valid sizes follow the period found below it.
                 got = concrete_shapes(graph, {**anchors, s: n}, names)
                 assert (got is not None) == in_summary(summary, n), f"{net.name}: {s} = {n}"
             for n in range(1, UPTO + 1):
                 sizes = {**anchors, s: n}
                 got = concrete_shapes(graph, sizes, names)
+                if partial and got is None:
+                    continue
                 assert (got is not None) == (n in valid), f"{net.name}: {s} = {n}: brute force says " \
                     f"{'valid' if got is not None else 'invalid'}; symbolic says {valid.text(s)}"
                 if got is None:

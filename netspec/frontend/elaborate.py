@@ -86,6 +86,8 @@ class FileReport:
     path: str
     networks: tuple[NetworkReport, ...]
     diagnostics: tuple[Diagnostic, ...] = ()
+    #: Parameterised networks with a parameter without default: checked only through their instances.
+    templates: tuple[str, ...] = ()
 
     @property
     def all_diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -120,6 +122,9 @@ class FileReport:
             if net.name == name:
                 return net
         msg = f"no network {name!r} in {self.path}" if name else f"no network in {self.path}"
+        if name in self.templates:
+            msg = (f"network {name!r} in {self.path} has parameters without defaults, so it is built only "
+                   f"through its instances (network NAME = {name}(...))")
         if names:
             msg += f" (it has {', '.join(names)})" + did_you_mean(name or "", names)
         raise NetspecError([Diagnostic.error("E208", msg)])
@@ -341,7 +346,9 @@ class _Program:
                 self.diags.append(Diagnostic.error(
                     "E208", f"no network in {name}: the file defines no network or block",
                     Span(unit.source, 0, 0)))
-        return FileReport(name, tuple(networks), tuple(dedupe(self.diags)))
+        templates = tuple(item.name for item in (unit.ast.items if unit.ast else ())
+                          if isinstance(item, S.NetworkDef) and any(p.default is None for p in item.params or ()))
+        return FileReport(name, tuple(networks), tuple(dedupe(self.diags)), templates)
 
     def _instance(self, unit: _Unit, item: S.InstanceDef, defs: dict) -> NetworkReport | None:
         """``network NAME = OTHER(args)``: OTHER's body, elaborated with these arguments under NAME."""

@@ -24,7 +24,7 @@ from ..core import argtypes as at
 from ..core.argtypes import ArgError, CallValue, KerasObject
 from ..core.ops import OPS, arg_names, canonical_op, make_attrs
 
-__all__ = ["convert_layer", "spec_value"]
+__all__ = ["convert_layer", "shortest", "spec_value"]
 
 #: Config keys that carry no meaning for netspec (the layer name travels apart).
 _IGNORED = frozenset({"name", "dtype", "trainable", "autocast", "input_dim", "input_length", "batch_input_shape",
@@ -126,6 +126,20 @@ def _simplest(cls: type, field: str, value: Any, normalized: Any) -> Any:
         except ArgError:
             continue
     return value
+
+
+def shortest(op: str, key: str, value: Any) -> Any:
+    """The shortest spelling of one argument of ``op`` that means the same.
+
+    >>> shortest("zeropad2d", "padding", ((1, 1), (1, 1))), shortest("conv2d", "kernel_size", (3, 3))
+    (1, 3)
+    """
+    attrs = OPS[op].attrs
+    try:
+        normalized = getattr(make_attrs(attrs, {key: value, **_required_dummy(attrs, key)}), key)
+    except ArgError:
+        return value
+    return _simplest(attrs, key, value, normalized)
 
 
 def _required_dummy(cls: type, skip: str) -> dict[str, Any]:

@@ -326,6 +326,7 @@ def model_from_config(config: dict, path: str = "<config>") -> ImportedModel:
         builder.problems.append(("model", "has no input layer"))
     if builder.problems:
         raise ImportProblem(path, builder.problems)
+    _fold_helper_pads(builder.layers)
     fmt = "channels_first" if builder.formats == {"channels_first"} else "channels_last"
     for i in builder.inputs:
         i.data_format = fmt
@@ -334,6 +335,39 @@ def model_from_config(config: dict, path: str = "<config>") -> ImportedModel:
         name = re.sub(r"\W", "_", name) or "model"
         name = name if re.match(r"[A-Za-z_]", name) else "m_" + name
     return ImportedModel(name, builder.inputs, builder.layers, outputs, builder.recorded)
+
+
+def _fold_helper_pads(layers: list[ImportedLayer]) -> None:
+    """netspec's Keras target writes ``conv2d(..., padding=1)`` as ``X_pad`` (ZeroPadding2D) + ``X``: one layer again.
+
+    Only a zero-padding layer named exactly after its one reader, which pads
+    'valid', is folded, so the names of other models are all kept.
+    """
+    readers: dict[str, list[ImportedLayer]] = {}
+    for layer in layers:
+        for t in layer.inputs:
+            readers.setdefault(t, []).append(layer)
+    drop = set()
+    for layer in layers:
+        if not layer.op.startswith("zeropad") or not layer.name.endswith("_pad"):
+            continue
+        users = readers.get(layer.name, [])
+        if len(users) != 1 or users[0].name != layer.name[:-4] or users[0].inputs != (layer.name,):
+            continue
+        user = users[0]
+        if "padding" in user.args or "padding" not in _arg_names(user.op) or user.op.startswith("zeropad"):
+            continue
+        user.args = {**user.args, "padding": layer.args.get("padding", 1)}
+        user.args = {k: user.args[k] for k in _arg_names(user.op) + ["name", "trainable"] if k in user.args}
+        user.inputs = layer.inputs
+        drop.add(layer.name)
+    layers[:] = [layer for layer in layers if layer.name not in drop]
+
+
+def _arg_names(op: str) -> list[str]:
+    from ..core.ops import OPS, arg_names
+
+    return arg_names(OPS[op].attrs)
 
 
 # --- weights --------------------------------------------------------------------------------------------
