@@ -136,7 +136,7 @@ def test_spec_checks_on_the_command_line(path: Path, tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     report = json.loads(proc.stdout)
     assert not [d for d in report["diagnostics"] if d["severity"] == "error"]
-    net = report["networks"][0]  # a file of instances (efficientnet.net) lists its first first
+    net = report["networks"][0]  # a file of instances (efficientnet.net) is checked by its first
     total, trainable = EXPECTED[path.name]
     assert net["params"] == {"total": total, "trainable": trainable, "non_trainable": total - trainable}
     assert sum(layer["params"] for layer in net["layers"]) == total
