@@ -204,10 +204,11 @@ def load_weights(net: NetworkReport, path: str | os.PathLike) -> dict[str, np.nd
     need_net("load_weights(net, path)", net)
     need_path("load_weights(net, path)", path)
     path = os.fspath(path)
-    if path.endswith(".keras"):
-        from .keras_model import weights_from_keras
+    if path.endswith((".keras", ".h5")):
+        # One reader for .keras files: the importer's, which reads the archive as data (no TensorFlow).
+        from ..importers.keras_reader import keras_file_weights
 
-        return validate_weights(net, weights_from_keras(net, path), os.path.basename(path))
+        return validate_weights(net, keras_file_weights(net, path), os.path.basename(path))
     from ..core.fileio import content_problem
 
     problem = content_problem(path, "npz")
