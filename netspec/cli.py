@@ -463,6 +463,11 @@ def view(file: str, network: str | None, output: str | None, weights: str | None
         netron.wait()
     except KeyboardInterrupt:
         pass
+    finally:
+        if output is None:  # the export was only for viewing
+            import shutil
+
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 @main.command()

@@ -34,7 +34,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-__all__ = ["BadSpec", "GenNet", "RULES", "bad_specs", "near_misses", "networks"]
+__all__ = ["BadSpec", "GenNet", "RULES", "bad_specs", "near_misses", "networks", "spatial_networks"]
 
 Shape = tuple  # tuple[int | None, ...] without the batch axis
 
@@ -930,6 +930,272 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
     text = prelude + "".join(blocks) + "network gen {\n" + "\n".join(w.lines) + "\n}\n"
     conc_in = compose(hc, wc, cc, fmt)
     return GenNet(text, conc_in, fmt, frozenset(w.features), ((meta,),) if meta is not None else ())
+
+
+# --- spatial networks: 1-D signals, 2-D decoders, 3-D volumes ------------------------------------------
+# Their shape model, written from LANGUAGE.md and Keras's documentation (not from netspec's code):
+# sliding windows as above ('causal' pads D*(F-1) at the start); a transposed convolution's length is
+# Keras's deconv_output_length; padding adds, cropping subtracts, upsampling multiplies.
+
+def deconv_length(length: int | None, k: int, s: int, d: int, pad: str, out_pad: int | None) -> int | None:
+    """Keras's ``deconv_output_length``.
+
+    >>> deconv_length(16, 2, 2, 1, 'valid', None), deconv_length(7, 3, 2, 1, 'same', 0)
+    (32, 13)
+    """
+    if length is None:
+        return None
+    k = d * (k - 1) + 1
+    if pad == "valid":
+        return (length - 1) * s + k + (max(k, s) - k if out_pad is None else out_pad)
+    return length * s if out_pad is None else (length - 1) * s + k % 2 + out_pad
+
+
+@dataclass
+class S:
+    """A spatial tensor: declared and concrete spatial sizes and channels."""
+
+    decl: tuple
+    conc: tuple
+    c: int
+
+    def shape(self, fmt: str, which: str) -> tuple:
+        dims = self.decl if which == "decl" else self.conc
+        return (*dims, self.c) if fmt == "channels_last" else (self.c, *dims)
+
+
+def _tup(w: _Writer, values: tuple[int, ...]) -> str:
+    if len(set(values)) == 1 and w.coin(0.6):
+        return w.num(values[0])
+    return "(" + ", ".join(w.num(v) for v in values) + ("," if len(values) == 1 else "") + ")"
+
+
+def _pads_text(w: _Writer, pads: tuple[tuple[int, int], ...]) -> str:
+    """An int, a tuple per axis, or a pair per axis (for one axis: the pair itself)."""
+    if len({p for pair in pads for p in pair}) == 1 and w.coin(0.5):
+        return str(pads[0][0])
+    if len(pads) == 1:
+        return f"({pads[0][0]}, {pads[0][1]})"
+    if all(b == e for b, e in pads) and w.coin(0.5):
+        return "(" + ", ".join(str(b) for b, _ in pads) + ")"
+    return "(" + ", ".join(f"({b}, {e})" for b, e in pads) + ")"
+
+
+def _apply(x: S, f: Callable[[int | None, int], int | None]) -> tuple[tuple, tuple]:
+    return tuple(f(d, i) for i, d in enumerate(x.decl)), tuple(f(d, i) for i, d in enumerate(x.conc))
+
+
+def _ok(dims: tuple) -> bool:
+    return all(d is None or d >= 1 for d in dims)
+
+
+def spatial_layer(w: _Writer, x: S, n: int) -> tuple[str, S] | None:
+    """One spatial op on an ``n``-axis tensor ``x``, or None if the drawn one does not fit."""
+    kinds = ["conv", "conv", "transpose", "pool", "zeropad", "cropping", "upsampling"]
+    if n == 1:
+        kinds += ["depthwise", "separable", "conv"]
+    if n == 2 and None not in x.decl:
+        kinds += ["resizing", "center_crop"]
+    kind = w.pick(kinds)
+    vals: dict[str, str] = {}
+    k = tuple(w.int_(1, 3) for _ in range(n))
+    if kind in ("conv", "depthwise", "separable"):
+        strides, dil = (1,) * n, (1,) * n
+        if w.coin(0.3):
+            strides = tuple(w.int_(1, 2) for _ in range(n))
+        elif w.coin(0.3):
+            dil = tuple(w.int_(1, 2) for _ in range(n))
+        modes = ["valid", "same", "explicit"] + (["causal"] if n == 1 and kind == "conv" else [])
+        mode = w.pick(modes)
+        if mode == "explicit":
+            pads = tuple((w.int_(0, 2), w.int_(0, 2)) for _ in range(n))
+            per_axis = pads
+            vals["padding"] = _pads_text(w, pads)
+        else:
+            per_axis = tuple(mode if mode != "causal" else (dil[i] * (k[i] - 1), 0) for i in range(n))
+            vals["padding"] = f"'{mode}'"
+        decl, conc = _apply(x, lambda d, i: window(d, k[i], strides[i], dil[i], per_axis[i]))
+        if not (_ok(decl) and _ok(conc)):
+            return None
+        op = {"conv": f"conv{n}d", "depthwise": "depthwise_conv1d", "separable": "separable_conv1d"}[kind]
+        vals["kernel_size"] = _tup(w, k)
+        if strides != (1,) * n:
+            vals["strides"] = _tup(w, strides)
+        if dil != (1,) * n:
+            vals["dilation_rate"] = _tup(w, dil)
+        out_c = x.c
+        order = ["filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups",
+                 "activation", "use_bias"]
+        if kind == "conv":
+            groups = w.pick([g for g in (1, 1, 2, 3) if x.c % g == 0])
+            out_c = groups * w.int_(1, 3)
+            vals["filters"] = w.num(out_c)
+            if groups > 1:
+                vals["groups"] = str(groups)
+        elif kind == "depthwise":
+            mult = w.int_(1, 2)
+            vals["depth_multiplier"] = str(mult)
+            out_c = x.c * mult
+            order = ["kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate",
+                     "activation", "use_bias"]
+        else:
+            out_c = w.int_(1, 4)
+            vals["filters"] = str(out_c)
+            order = ["filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate",
+                     "depth_multiplier", "activation", "use_bias"]
+        if w.coin(0.4):
+            vals["activation"] = f"'{w.pick(['relu', 'tanh', 'swish', 'linear'])}'"
+        if w.coin(0.2):
+            vals["use_bias"] = "false"
+        w.features.add(f"{op}_causal" if mode == "causal" else op)
+        return w.call(op, _args_with_order(w, order, vals)), S(decl, conc, out_c)
+    if kind == "transpose":
+        strides, dil = (1,) * n, (1,) * n
+        if w.coin(0.6):
+            strides = tuple(w.int_(1, 3) for _ in range(n))
+        elif w.coin(0.3):
+            dil = tuple(w.int_(1, 2) for _ in range(n))
+        pad = w.pick(["valid", "same"])
+        out_pad = None
+        if w.coin(0.4):
+            out_pad = tuple(w.int_(0, s - 1) for s in strides)
+            if pad == "same" and any((dil[i] * (k[i] - 1) + 1) % 2 == 0 and out_pad[i] == 0 for i in range(n)):
+                return None  # TensorFlow cannot compute it (E410)
+        decl, conc = _apply(x, lambda d, i: deconv_length(d, k[i], strides[i], dil[i], pad,
+                                                         None if out_pad is None else out_pad[i]))
+        if not (_ok(decl) and _ok(conc)) or math.prod(conc) * x.c > 40_000:
+            return None
+        f = w.int_(1, 4)
+        vals = {"filters": str(f), "kernel_size": _tup(w, k), "padding": f"'{pad}'"}
+        if strides != (1,) * n:
+            vals["strides"] = _tup(w, strides)
+        if dil != (1,) * n:
+            vals["dilation_rate"] = _tup(w, dil)
+        if out_pad is not None:
+            vals["output_padding"] = _tup(w, out_pad)
+        if w.coin(0.3):
+            vals["activation"] = "'relu'"
+        op = f"conv{n}d_transpose"
+        w.features.add(f"{op}_output_padding" if out_pad is not None else op)
+        order = ["filters", "kernel_size", "strides", "padding", "output_padding", "dilation_rate", "activation"]
+        assert set(vals) <= set(order)
+        return w.call(op, _args_with_order(w, order, vals)), S(decl, conc, f)
+    if kind == "pool":
+        size = tuple(w.int_(1, 3) for _ in range(n))
+        strides = size if w.coin(0.5) else tuple(w.int_(1, 2) for _ in range(n))
+        pad = w.pick(["valid", "same"])
+        decl, conc = _apply(x, lambda d, i: window(d, size[i], strides[i], 1, pad))
+        if not (_ok(decl) and _ok(conc)):
+            return None
+        op = f"{w.pick(['max', 'avg'])}pool{n}d"
+        vals = {"pool_size": _tup(w, size), "strides": _tup(w, strides), "padding": f"'{pad}'"}
+        w.features.add(op)
+        return w.call(op, _args_with_order(w, ["pool_size", "strides", "padding"], vals)), S(decl, conc, x.c)
+    if kind in ("zeropad", "cropping"):
+        pads = tuple((w.int_(0, 2), w.int_(0, 2)) for _ in range(n))
+        sign = 1 if kind == "zeropad" else -1
+        decl, conc = _apply(x, lambda d, i: None if d is None else d + sign * sum(pads[i]))
+        if not (_ok(decl) and _ok(conc)):
+            return None
+        if kind == "cropping" and n == 1 and w.fmt == "channels_first":
+            return None  # Keras's Cropping1D always crops axis 1
+        op = f"{kind}{n}d"
+        w.features.add(op)
+        return w.call(op, [(None if w.coin(0.5) else ("padding" if kind == "zeropad" else "cropping"),
+                            _pads_text(w, pads))]), S(decl, conc, x.c)
+    if kind == "upsampling":
+        if n == 1 and w.fmt == "channels_first":
+            return None  # Keras's UpSampling1D always repeats axis 1
+        size = tuple(w.int_(1, 3) for _ in range(n))
+        decl, conc = _apply(x, lambda d, i: None if d is None else d * size[i])
+        if math.prod(conc) * x.c > 40_000:
+            return None
+        args = [(None, _tup(w, size))]
+        op = f"upsampling{n}d"
+        if n == 2 and w.coin(0.5):
+            interp = w.pick(["nearest", "bilinear", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"])
+            args.append(("interpolation", f"'{interp}'"))
+            w.features.add(f"upsampling2d_{interp}")
+        w.features.add(op)
+        return w.call(op, args), S(decl, conc, x.c)
+    h, wd = w.int_(1, 12), w.int_(1, 12)
+    if kind == "resizing":
+        args = [(None, str(h)), (None, str(wd))]
+        if w.coin(0.6):
+            interp = w.pick(["nearest", "bilinear", "bicubic", "lanczos3", "lanczos5", "area"])
+            args.append(("interpolation", f"'{interp}'"))
+            w.features.add(f"resizing_{interp}")
+        if w.coin(0.3):
+            args.append(("crop_to_aspect_ratio", "true"))
+            w.features.add("resizing_crop")
+        w.features.add("resizing")
+        return w.call("resizing", args), S((h, wd), (h, wd), x.c)
+    w.features.add("center_crop" if h <= x.conc[0] and wd <= x.conc[1] else "center_crop_resize")
+    return w.call("center_crop", [(None, str(h)), (None, str(wd))]), S((h, wd), (h, wd), x.c)
+
+
+def decoder_skip(w: _Writer, x: S, n: int) -> S | None:
+    """U-Net's step: down by 2, up by a 2x transposed convolution, the skip cropped to it, concat."""
+    if any(d is None or d < 2 for d in x.decl):
+        return None
+    ups = tuple(2 * (d // 2) for d in x.decl)
+    crops = tuple((0, d - o) for d, o in zip(x.decl, ups))
+    if n == 1 and w.fmt == "channels_first" and any(e for _, e in crops):
+        return None  # Keras's Cropping1D always crops axis 1
+    s, u = w.fresh("skip"), w.fresh("up")
+    f = w.int_(1, 4)
+    w.emit(f"{s} = linear()")
+    w.emit(f"{u} = maxpool{n}d(2) -> conv{n}d_transpose({f}, 2, strides=2)")
+    cropped = s
+    if any(e for _, e in crops):
+        cropped = w.fresh("crop")
+        w.emit(f"{cropped} = {s} -> cropping{n}d({_pads_text(w, crops)})")
+        w.features.add(f"cropping{n}d")
+    return _skip_concat(w, s, cropped, u, x, ups, f, n)
+
+
+def _skip_concat(w: _Writer, s: str, cropped: str, u: str, x: S, ups: tuple, f: int, n: int) -> S:
+    axis = 1 if w.fmt == "channels_first" else -1
+    w.emit(f"concat({cropped}, {u}" + (f", axis={axis})" if axis == 1 or w.coin(0.3) else ")"))
+    w.features.add("decoder_skip")
+    return S(ups, ups, x.c + f)
+
+
+@st.composite
+def spatial_networks(draw: st.DrawFn, max_statements: int = 6) -> GenNet:
+    """A random valid network on 1-D, 2-D or 3-D data built from the spatial ops."""
+    n = draw(st.sampled_from([1, 1, 2, 2, 3]))
+    fmt = draw(st.sampled_from(["channels_last", "channels_first"]))
+    w = _Writer(draw, fmt)
+    lo, hi = {1: (6, 24), 2: (4, 12), 3: (3, 6)}[n]
+    conc = tuple(draw(st.integers(lo, hi)) for _ in range(n))
+    unknown = n == 1 and draw(st.integers(0, 3)) == 0
+    decl = (None,) if unknown else conc
+    if unknown:
+        w.features.add("unknown_length")
+    x = first = S(decl, conc, draw(st.integers(1, 4)))
+    dims = ", ".join("?" if d is None else str(d) for d in x.shape(fmt, "decl"))
+    w.emit(f"input x: [{dims}]" + (" channels_first" if fmt == "channels_first" else ""))
+    w.features.add(f"rank{n + 1}_{fmt}")
+    for _ in range(draw(st.integers(1, max_statements))):
+        if w.coin(0.15):
+            new = decoder_skip(w, x, n)
+            if new is not None:
+                x = new
+            continue
+        r = spatial_layer(w, x, n)
+        if r is None:
+            continue
+        line, x = r
+        w.emit(line)
+    if w.coin(0.5):
+        op = f"global_{w.pick(['avg', 'max'])}pool{n}d"
+        w.emit(f"{op}()")
+        w.features.add(op)
+        if w.coin(0.5):
+            w.emit(f"dense({w.int_(1, 5)})")
+    text = "network gen {\n" + "\n".join(w.lines) + "\n}\n"
+    return GenNet(text, first.shape(fmt, "conc"), fmt, frozenset(w.features))
 
 
 # --- bad specs ---------------------------------------------------------------------------------------------

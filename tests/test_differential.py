@@ -31,7 +31,7 @@ import pytest
 from counting import count
 from helpers import lively_weights
 from hypothesis import HealthCheck, given, settings
-from netgen import GenNet, networks
+from netgen import GenNet, networks, spatial_networks
 
 import netspec
 from netspec.core.check import NetworkReport
@@ -219,6 +219,43 @@ def test_targets_agree(case: GenNet) -> None:
     count("networks")
     for feature in case.features:
         count(f"feature:{feature}")
+
+
+@settings(max_examples=NETWORKS, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                          HealthCheck.filter_too_much])
+@given(spatial_networks())
+def test_spatial_targets_agree(case: GenNet) -> None:
+    """1-D, 2-D decoder and 3-D networks of the spatial ops: NumPy, Keras and ONNX agree layer by layer."""
+    try:
+        differential(case.text, case.concrete_input)
+    except BaseException:
+        save_failure("test_spatial_targets_agree", case)
+        raise
+    count("spatial_networks")
+    for feature in case.features:
+        count(f"feature:{feature}")
+
+
+def test_spatial_generator_covers_the_ops() -> None:
+    """Over a fixed sample of draws the spatial generator reaches every spatial op and form."""
+    from hypothesis import strategies as st
+
+    seen: set[str] = set()
+
+    @settings(max_examples=600, database=None, derandomize=True, phases=[__import__("hypothesis").Phase.generate])
+    @given(st.data())
+    def collect(data: st.DataObject) -> None:
+        seen.update(data.draw(spatial_networks()).features)
+
+    collect()
+    wanted = {f"{op}{n}d" for n in (1, 2, 3) for op in ("conv", "maxpool", "avgpool", "global_avgpool",
+                                                         "global_maxpool", "zeropad", "cropping", "upsampling")}
+    wanted |= {f"conv{n}d_transpose" for n in (1, 2, 3)} | {f"conv{n}d_transpose_output_padding" for n in (2, 3)}
+    wanted |= {"conv1d_causal", "depthwise_conv1d", "separable_conv1d", "decoder_skip", "unknown_length",
+               "resizing", "resizing_crop", "center_crop", "center_crop_resize", "upsampling2d_bilinear",
+               "upsampling2d_bicubic"}
+    wanted |= {f"rank{r}_{fmt}" for r in (2, 3, 4) for fmt in ("channels_last", "channels_first")}
+    assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"
 
 
 def test_generator_covers_the_language() -> None:

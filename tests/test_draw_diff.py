@@ -246,3 +246,16 @@ def test_view_without_netron_says_how_to_install(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "netron", None)  # import netron raises ImportError
     result = cli_runner().invoke(main, ["view", str(ROOT / "specs/mnist.net")])
     assert result.exit_code == 2 and "netspec[view]" in result.stderr
+
+
+def test_view_without_output_removes_its_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnx")
+    seen: list = []
+    fake = types.ModuleType("netron")
+    fake.start = lambda file=None, address=None, browse=True: seen.append((file, os.path.exists(file))) or "addr"
+    fake.wait = lambda: None
+    monkeypatch.setitem(sys.modules, "netron", fake)
+    result = cli_runner().invoke(main, ["view", str(ROOT / "specs/mnist.net")])
+    assert result.exit_code == 0, result.stderr
+    ((path, existed),) = seen
+    assert existed and path.endswith(".onnx") and not os.path.exists(path)

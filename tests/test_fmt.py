@@ -379,3 +379,13 @@ def test_a_layout_that_changes_the_meaning_is_refused(tmp_path: Path, monkeypatc
         res = cli_runner().invoke(main, ["fmt", str(p)])
         assert res.exit_code == 1 and "error[E110]" in res.stderr, res.stderr
         assert p.read_text() == "network n {\n input x: [4]  # keep me\n dense(2)\n}\n"
+
+
+def test_long_and_deep_expressions_format():
+    # the result is compared with the input's tree without recursion: 3,000 terms in one expression
+    long = "network n {\n input x: [4]\n dense(" + " + ".join(["1"] * 3000) + ")\n}\n"
+    out = format_source(long)
+    assert out.count("+") == 2999 and format_source(out) == out
+    deep = "network n {\n input x: [4]\n dense(" + "(" * 90 + "1" + ")" * 90 + ")\n}\n"
+    out = format_source(deep)
+    assert format_source(out) == out

@@ -82,7 +82,10 @@ _NAMES = ["meta", "x", "y", "a", "b", "i", "n", "f", "stage", "conv2d", "dense",
           "flatten", "add", "concat", "multiply", "batchnorm", "dropout", "zeropad2d", "reshape", "softmax",
           "global_avgpool2d", "depthwise_conv2d", "separable_conv2d", "Conv2D", "channels", "shape", "filters",
           "kernel_size", "strides", "padding", "units", "axis", "activation", "groups", "dilation_rate",
-          "name", "keepdims", "use_bias", "channels_first", "channels_last", "l2", "he_normal"]
+          "name", "keepdims", "use_bias", "channels_first", "channels_last", "l2", "he_normal",
+          "conv1d", "conv3d", "conv2d_transpose", "conv1d_transpose", "maxpool1d", "avgpool3d", "cropping2d",
+          "zeropad1d", "upsampling2d", "resizing", "center_crop", "global_avgpool1d", "output_padding",
+          "cropping", "size", "interpolation"]
 
 
 def _reachable(start: str) -> set[str]:
@@ -123,7 +126,8 @@ def _explicit() -> dict[str, st.SearchStrategy[str]]:
     out["NUMBER"] = st.sampled_from(["0", "1", "2", "3", "4", "8", "16", "28", "0.5", "1e-3", "2.", ".5",
                                      "1e9", "99999999999999999999"]).map(lambda s: f" {s} ")
     # Never a device or absolute path: `import "/dev/zero"` is a hostile case of its own.
-    out["STRING"] = st.sampled_from(["'same'", "'valid'", "'relu'", '"softmax"', "'channels_first'",
+    out["STRING"] = st.sampled_from(["'same'", "'valid'", "'causal'", "'bilinear'", "'relu'", '"softmax"',
+                                     "'channels_first'",
                                      "'missing.net'", "''", "'a\\'b'", "'fc'"]).map(lambda s: f" {s} ")
     out["_NL"] = st.sampled_from(["\n", "\n\n", "\r\n", "  # comment\n"])
     # Ignored tokens come between any two symbols: a comment there would swallow the rest of the line.
@@ -166,6 +170,18 @@ SEEDS = [
     b"    add(a, c)\n    repeat 2 as i { b(8 * (i + 1), s=2) }\n    global_avgpool2d()\n}\n",
     b"network n {\n    input x: [?, ?, 3]\n    default conv2d(activation='relu')\n"
     b"    if channels(x) > 1 { conv2d(4, 1) } else { relu() }\n    s = shape(x)\n}\n",
+]
+SEEDS += [
+    b"network n {\n    input x: [64, 2]\n    conv1d(8, 3, padding='causal', dilation_rate=2) -> maxpool1d()\n"
+    b"    conv1d_transpose(4, 3, strides=2, output_padding=1)\n    cropping1d((1, 2)) -> upsampling1d(2)\n"
+    b"    global_avgpool1d()\n}\n",
+    b"network n {\n    input x: [3, 20, 20] channels_first\n    e = conv2d(8, 3)\n"
+    b"    u = maxpool2d(2) -> conv2d_transpose(8, 2, strides=2)\n    c = e -> cropping2d(((0, 0), (0, 0)))\n"
+    b"    concat(c, u, axis=1) -> upsampling2d(2, interpolation='bilinear')\n    resizing(16, 12)\n"
+    b"    center_crop(8, 8)\n}\n",
+    b"network n {\n    input x: [4, 8, 8, 1]\n    conv3d(4, (1, 3, 3), padding=((0, 0), 1, 1))\n"
+    b"    zeropad3d((1, 0, (0, 1))) -> maxpool3d(2, padding='same')\n    upsampling3d((1, 2, 2))\n"
+    b"    conv3d_transpose(2, 2, strides=2, padding='same') -> global_maxpool3d()\n}\n",
 ]
 TOKENS = [b"(", b")", b"[", b"]", b"{", b"}", b"->", b"\n", b";", b",", b"=", b"'", b'"', b"\\\n", b"#",
           b"**", b"//", b"?", b"repeat 3 {", b"in", b"block", b"network n {", b"\x00", b"\xff", b"\xe9",
@@ -218,6 +234,40 @@ def test_mutated_specs(data: bytes, args: list[str]) -> None:
         json.loads(stdout)
     if rc == 1:
         assert re.search(r"(error|warning)\[[EW]\d{3}\]", stderr), stderr
+
+
+# --- argument mutations of generated spatial networks ----------------------------------------
+
+_ARG = re.compile(r"(?<=[(,] )([A-Za-z_]+=)?([^,()]+|\([^()]*\)|\(\([^()]*\)[^)]*\))(?=[,)])|"
+                  r"(?<=\()([^,()]+)(?=[,)])")
+HOSTILE_VALUES = ["0", "-1", "-3", "1", "2", "7", "1000000", "10 ** 12", "0.5", "none", "true", "'same'",
+                  "'causal'", "'bilinear'", "'sam'", "(1, 2)", "(0, 0, 0)", "((1, 2), (3, 4))", "((1, 2),)",
+                  "(-1, 2)", "()", "'channels_first'", "(2, 0)", "((0, 9), 1, 1)", "x"]
+
+
+@st.composite
+def spatial_arg_mutants(draw: st.DrawFn) -> str:
+    """A generated 1-D/2-D/3-D network with one to three arguments replaced by hostile values."""
+    from netgen import spatial_networks
+
+    text = draw(spatial_networks()).text
+    for _ in range(draw(st.integers(1, 3))):
+        spans = [m.span() for m in _ARG.finditer(text)]
+        if not spans:
+            break
+        start, end = draw(st.sampled_from(spans))
+        key = re.match(r"[A-Za-z_]+=", text[start:end])
+        value = draw(st.sampled_from(HOSTILE_VALUES))
+        text = text[:start] + (key.group(0) if key else "") + value + text[end:]
+    return text
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(spatial_arg_mutants())
+def test_spatial_argument_mutations(text: str) -> None:
+    # Kernel sizes, strides, paddings, croppings, sizes and interpolations out of range, of the
+    # wrong type or the wrong length: a located diagnostic, never a crash.
+    check_everything(text)
 
 
 @given(st.text(max_size=200))

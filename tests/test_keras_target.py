@@ -610,3 +610,25 @@ def test_a_graph_built_in_python_is_checked_then_built() -> None:
     bad = Graph("bad", Input("x", (4, 4, 1)), (Node("c", "conv2d", ("x",), ops.Conv2D(filters=2, kernel_size=(5, 5))),))
     with pytest.raises(netspec.NetspecError):
         km.to_keras(bad)
+
+
+@pytest.mark.parametrize("name", ["signal", "volume", "decoder"])
+def test_spatial_weights_round_trip_through_a_keras_file(features: dict[str, NetworkReport], name: str,
+                                                         tmp_path: Path) -> None:
+    # Keras's weight names and layouts both ways: a transposed kernel (F..., filters, C_in), a 1-D
+    # depthwise kernel (F, C, multiplier), a 3-D kernel, written into a .keras file and read back.
+    net = features[name]
+    weights = _random_weights(net, seed=3)
+    path = tmp_path / f"{name}.keras"
+    km.compile_keras(net, path, weights=_save(weights, tmp_path / "w.npz"))
+    back = km.weights_from_keras(path, net)
+    assert set(back) == set(weights)
+    for key, value in weights.items():
+        np.testing.assert_array_equal(back[key], value, err_msg=key)
+
+
+def _save(weights: dict[str, np.ndarray], path: Path) -> Path:
+    from netspec.targets.weights import save_weights
+
+    save_weights(path, weights)
+    return path

@@ -42,6 +42,37 @@ def _unet(L: Any) -> Any:
     return keras.Model(inp, L.Conv2D(1, 1, activation="sigmoid")(x))
 
 
+def _unet_valid(L: Any) -> Any:
+    import keras
+
+    def double(x: Any, f: int) -> Any:
+        return L.Conv2D(f, 3, activation="relu")(L.Conv2D(f, 3, activation="relu")(x))
+
+    inp = keras.Input((572, 572, 1))
+    skips, x = [], inp
+    for f in (64, 128, 256, 512):
+        x = double(x, f)
+        skips.append(x)
+        x = L.MaxPooling2D(2)(x)
+    x = double(x, 1024)
+    for f, skip in zip((512, 256, 128, 64), reversed(skips)):
+        up = L.Conv2DTranspose(f, 2, strides=2)(x)
+        crop = (skip.shape[1] - up.shape[1]) // 2
+        x = double(L.Concatenate()([L.Cropping2D(crop)(skip), up]), f)
+    return keras.Model(inp, L.Conv2D(2, 1)(x))
+
+
+def _autoencoder(L: Any) -> Any:
+    import keras
+
+    layers = [keras.Input((128, 128, 3))]
+    layers += [L.Conv2D(f, 3, strides=2, padding="same", activation="relu") for f in (32, 64, 128)]
+    for f in (128, 64, 32):
+        layers += [L.UpSampling2D(2, interpolation="bilinear"), L.Conv2D(f, 3, padding="same", activation="relu")]
+    layers.append(L.Conv2D(3, 3, padding="same", activation="sigmoid"))
+    return keras.Sequential(layers)
+
+
 def _tcn(L: Any) -> Any:
     import keras
 
@@ -76,7 +107,10 @@ def _c3d(L: Any) -> Any:
     ])
 
 
-@pytest.mark.parametrize(("spec", "build"), [("unet.net", _unet), ("tcn1d.net", _tcn), ("c3d.net", _c3d)])
+@pytest.mark.parametrize(("spec", "build"), [
+    ("unet.net", _unet), ("unet_valid.net", _unet_valid), ("autoencoder.net", _autoencoder), ("tcn1d.net", _tcn),
+    ("c3d.net", _c3d),
+])
 def test_spec_matches_keras_layer_by_layer(spec: str, build: Any, L: Any) -> None:
     net = netspec.load(SPECS / spec)
     model = build(L)

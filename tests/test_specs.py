@@ -104,6 +104,8 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "unet.net": (31031745, 31031745),
     "tcn1d.net": (38538, 38538),
     "c3d.net": (734821, 734821),
+    "unet_valid.net": (31030658, 31030658),
+    "autoencoder.net": (333955, 333955),
     "nasnet.net": (5_326_716, 5_289_978),
 }
 

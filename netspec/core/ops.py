@@ -442,7 +442,7 @@ class OpDef:
     macs: Callable[[Any, list[Shape], Shape], int | None] = _no_macs
     warnings: Callable[[Any, list[Shape]], list[tuple[str, str, str | None]]] = _no_warnings
     validate: Callable[[Any], list[tuple[str, str, str | None]]] = _no_validate
-    window: Callable[[Any], tuple[tuple[int, int], tuple[int, int]]] | None = None
+    window: Callable[[Any], tuple[tuple[Any, ...], tuple[Any, ...]]] | None = None
     rf: str = "identity"
     merge: bool = False
     flops: Callable[[Any, list[Shape], Shape, int | None], int | None] | None = None

@@ -19,6 +19,7 @@ rules, so ``conv1d``, ``conv2d`` and ``conv3d`` cannot disagree.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -262,8 +263,6 @@ def _transpose_class(n: int, name: str, format_first: bool) -> type:
         ("kernel_constraint", Any, arg(at.constraint, None)),
         ("bias_constraint", Any, arg(at.constraint, None)),
     ]
-    import dataclasses
-
     cls = dataclasses.make_dataclass(name, fields, frozen=True, slots=True)
     cls.__module__ = __name__
     cls.__doc__ = f"``conv{n}d_transpose`` / ``Conv{n}DTranspose``: kernel ``(F..., filters, C_in)``."
