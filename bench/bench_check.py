@@ -5,7 +5,9 @@
    - the fastest peer: `python -m nnef.validate shared/peers/resnet50.nnef --shapes`;
    - `netspec check specs/resnet50.net`.
    Prints medians and the ratios (goals: Keras/netspec >= 20, netspec/NNEF <= 1.25).
-2. Scaling: plain nets of 500, 5,000 and 50,000 3x3 conv layers (64 channels, 'same',
+2. ConvNeXtTiny against ResNet-50: `netspec.check_file` time per layer, in one process
+   (median of --runs), and the ratio (goal <= 1.25).
+3. Scaling: plain nets of 500, 5,000 and 50,000 3x3 conv layers (64 channels, 'same',
    relu, 32x32 input), written out flat, against NNEF files of the same depth
    (in the style of shared/peers/plain200.nnef). Prints each time, time per layer,
    and the 50,000/5,000 ratio (linear growth means about 10).
@@ -96,6 +98,23 @@ def main() -> None:
         keras_t = wall([PY, "-c", code], max(3, args.runs // 2), env)
         print(f"keras ResNet50 import+build+summary    {keras_t:8.3f} s")
         print(f"Keras / netspec = {keras_t / ours:.1f}x  (goal >= 20)")
+
+    print("\n== ConvNeXtTiny against ResNet-50: check time per layer, in one process ==")
+    code = ("import statistics, sys, time, netspec\n"
+            "for path in sys.argv[2:]:\n"
+            "    netspec.check_file(path)\n"
+            "    times = []\n"
+            "    for _ in range(int(sys.argv[1])):\n"
+            "        t = time.perf_counter(); r = netspec.check_file(path); times.append(time.perf_counter() - t)\n"
+            "    print(len(r.networks[0].graph.nodes), statistics.median(times))\n")
+    proc = subprocess.run([PY, "-c", code, str(max(args.runs, 5)), str(ROOT / "specs" / "resnet50.net"),
+                           str(ROOT / "specs" / "convnext_tiny.net")], capture_output=True, text=True, check=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    (n_res, t_res), (n_cnx, t_cnx) = [(int(a), float(b)) for a, b in
+                                      (line.split() for line in proc.stdout.splitlines())]
+    print(f"ResNet-50     {n_res:4d} layers {t_res:7.3f} s ({1e6 * t_res / n_res:7.1f} us/layer)")
+    print(f"ConvNeXtTiny  {n_cnx:4d} layers {t_cnx:7.3f} s ({1e6 * t_cnx / n_cnx:7.1f} us/layer)")
+    print(f"ConvNeXtTiny / ResNet-50 per layer = {(t_cnx / n_cnx) / (t_res / n_res):.2f}  (goal <= 1.25)")
 
     print("\n== scaling: plain nets of N conv layers, whole process ==")
     tmp = Path(tempfile.mkdtemp(prefix="netspec-bench-"))

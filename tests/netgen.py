@@ -44,7 +44,8 @@ Shape = tuple  # tuple[int | None, ...] without the batch axis
 KNOWN_BUGS: set[str] = set()
 
 ACTS = ["linear", "relu", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "hard_sigmoid", "softmax", "softplus",
-        "softsign", "swish", "silu", "tanh"]
+        "softsign", "swish", "silu", "tanh", "relu6", "hard_swish", "mish", "celu", "log_sigmoid", "soft_shrink",
+        "squareplus", "sparse_plus", "sparse_sigmoid", "log_softmax", "sparsemax"]
 NAMED_ACT_OPS = ["gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "linear"]
 ALIASES = {
     "conv2d": ["conv2d", "Conv2D", "Convolution2D"],
@@ -441,6 +442,88 @@ def activation_op(w: _Writer, x: T) -> tuple[str, T]:
     return f"{op}()", x
 
 
+#: Version 2's elementwise activations (glu, which changes the shape, is drawn as its own op).
+NEW_ACTS = ["relu6", "hard_silu", "hard_swish", "mish", "celu", "hard_tanh", "log_sigmoid", "soft_shrink",
+            "hard_shrink", "tanh_shrink", "squareplus", "sparse_plus", "sparse_sigmoid", "log_softmax", "sparsemax"]
+
+
+def layer_op(w: _Writer, x: T) -> tuple[str, T] | None:
+    """One of version 2's layer ops (norms, rescaling, prelu, noise, merges with numbers, activations)."""
+    rank = len(x.decl) + 1
+    last = x.decl[-1]
+    kind = w.int_(0, 13)
+    if kind == 0 and last is not None:
+        vals: dict[str, str] = {}
+        known = [a for a in range(1, rank) if x.decl[a - 1] is not None]
+        if w.coin(0.3) and len(known) > 1:
+            vals["axis"] = f"({', '.join(str(a) for a in w.draw(st.permutations(known))[:2])})"
+        if w.coin(0.3):
+            vals["epsilon"] = w.pick(["1e-6", "1e-5"])
+        flag = w.pick(["", "center", "scale", "rms_scaling"])
+        if flag:
+            vals[flag] = "true" if flag == "rms_scaling" else "false"
+        w.features.add("layernorm")
+        return w.call("layernorm", list(vals.items())), x
+    if kind == 1 and last is not None:
+        groups = w.pick([g for g in range(1, last + 1) if last % g == 0])
+        w.features.add("groupnorm")
+        return f"groupnorm({groups}{', center=false' if w.coin(0.2) else ''})", x
+    if kind == 2 and last is not None:
+        w.features.add("normalization")
+        if w.coin(0.5):
+            means = ", ".join(f"{0.1 * i - 0.2:.1f}" for i in range(last))
+            vars_ = ", ".join(f"{0.5 + 0.25 * i}" for i in range(last))
+            invert = ", invert=true" if w.coin(0.3) else ""
+            return f"normalization(mean=({means},), variance=({vars_},){invert})", x
+        return "normalization()", x
+    if kind == 3:
+        w.features.add("rescaling")
+        if last is not None and w.coin(0.4):
+            return f"rescaling(({', '.join(str(0.5 + 0.25 * i) for i in range(last))},), offset=-0.5)", x
+        return w.pick(["rescaling(1 / 255)", "rescaling(2.0, offset=-1.0)", "Rescaling(scale=0.5)"]), x
+    if kind == 4:
+        w.features.add("unit_normalization")
+        return w.pick(["unit_normalization()", f"unit_normalization(axis={rank - 1})"]), x
+    if kind == 5 and last is not None:
+        w.features.add("layer_scale")
+        return f"layer_scale({w.pick(['0.5', 'init_values=2.0', '1e-6'])})", x
+    if kind == 6 and last is not None:
+        shared = [a for a in range(1, rank) if x.decl[a - 1] is None or (a < rank - 1 and w.coin(0.5))]
+        w.features.add("prelu")
+        init = ", alpha_initializer=constant(0.25)" if w.coin(0.5) else ""
+        if shared:
+            return f"prelu(shared_axes=({', '.join(map(str, shared))},){init})", x
+        return f"prelu({init.lstrip(', ')})", x
+    if kind == 7:
+        w.features.add("noise")
+        ops = ["gaussian_noise(0.1)", "gaussian_dropout(0.2)", "alpha_dropout(0.1)"]
+        if rank == 4:
+            ops.append("spatial_dropout2d(0.3)")
+        return w.pick(ops), x
+    if kind == 8:
+        w.features.add("merge_number")
+        op = w.pick(["add", "subtract", "multiply", "average", "maximum", "minimum"])
+        number = w.pick(["3", "0.5", "1 / 6", "-1"])
+        if op == "subtract" or w.coin(0.5):
+            return f"linear() -> {op}({number})", x
+        return f"linear() -> {op}({number}, 2)", x
+    if kind == 9 and rank == 4:
+        w.features.add("permute")
+        return "permute((2, 3, 1)) -> permute((3, 1, 2))", x
+    if kind == 10 and last is not None and last % 2 == 0:
+        w.features.add("glu")
+        return "glu()", T((*x.decl[:-1], last // 2), (*x.conc[:-1], last // 2))
+    if kind == 11:
+        a = w.pick(NEW_ACTS)
+        w.features.add(f"act_{a}")
+        return w.pick([f"activation('{a}')", f"{a}()"]), x
+    if kind == 12:
+        w.features.add("shrink_args")
+        return w.pick(["celu(alpha=0.5)", "soft_shrink(0.2)", "hard_shrink(threshold=0.1)", "squareplus(b=1)",
+                       "threshold(0.1, -1)", "log_softmax(axis=1)", "sparsemax()"]), x
+    return None
+
+
 def dense(w: _Writer, x: T) -> tuple[str, T] | None:
     if x.decl[-1] is None:
         return None
@@ -817,9 +900,10 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
         if phase_image and len(x.decl) == 3:
             kind = w.pick(["conv2d", "conv2d", "depthwise_conv2d", "separable_conv2d", "maxpool2d", "avgpool2d",
                            "zeropad2d", "batchnorm", "act", "residual", "concat", "se", "block", "repeat", "if",
-                           "chain", "global", "flatten", "let", "for", "carry"])
+                           "chain", "global", "flatten", "let", "for", "carry",
+                           "layers", "layers", "bcast"])
         else:
-            kind = w.pick(["dense", "dense", "batchnorm", "act", "dense_res", "reshape", "flatten_1d"])
+            kind = w.pick(["dense", "dense", "batchnorm", "act", "dense_res", "reshape", "flatten_1d", "layers"])
         line: str | None = None
         new: T | None = None
         if kind in ("conv2d", "depthwise_conv2d", "separable_conv2d"):
@@ -838,6 +922,18 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
                 line, new = r
         elif kind == "act":
             line, new = activation_op(w, x)
+        elif kind == "layers":
+            r = layer_op(w, x)
+            if r:
+                line, new = r
+        elif kind == "bcast" and fmt == "channels_last" and x.decl[-1] is not None:
+            # Keras's merges align a shorter shape on the right: (H, W, C) with a (C,) vector.
+            s, v = w.fresh("s"), w.fresh("g")
+            w.emit(f"{s} = linear()")
+            w.emit(f"{v} = global_avgpool2d() -> dense({x.decl[-1]}, activation='sigmoid')")
+            w.emit(f"{w.pick(['multiply', 'add', 'maximum', 'subtract'])}({s}, {v})")
+            w.features.add("merge_broadcast_rank")
+            new = x
         elif kind == "residual":
             r2 = residual(w, x, cur)
             if r2:
@@ -895,7 +991,8 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
         elif kind == "dense_res" and x.decl[-1] is not None:
             s = w.fresh("d")
             w.emit(f"{s} = linear()")
-            w.emit(f"{s} -> dense({x.decl[-1]}, activation='tanh') -> {w.pick(['add', 'multiply'])}({s})")
+            w.emit(f"{s} -> dense({x.decl[-1]}, activation='tanh') -> "
+                   f"{w.pick(['add', 'multiply', 'subtract', 'average', 'maximum', 'minimum'])}({s})")
             new = x
             w.features.add("dense_merge")
         elif kind == "reshape":

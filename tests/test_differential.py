@@ -277,5 +277,9 @@ def test_generator_covers_the_language() -> None:
               "block_res", "block_down", "block_fork", "chain", "softmax", "exponential", "relu_args",
               "initializer", "regularizer", "constraint", "flatten_channels_first", "flatten_channels_last",
               "several_inputs", "several_outputs", "concat_inputs",
-              "let", "let_file", "cond_expr", "for", "for_unpack", "carry"}
+              "let", "let_file", "cond_expr", "for", "for_unpack", "carry",
+              # version 2's layer ops
+              "layernorm", "groupnorm", "normalization", "rescaling", "unit_normalization", "layer_scale", "prelu",
+              "noise", "merge_number", "permute", "shrink_args", "merge_broadcast_rank"}
+
     assert wanted <= seen, f"never generated: {sorted(wanted - seen)}"

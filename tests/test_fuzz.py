@@ -170,6 +170,13 @@ SEEDS = [
     b"    add(a, c)\n    repeat 2 as i { b(8 * (i + 1), s=2) }\n    global_avgpool2d()\n}\n",
     b"network n {\n    input x: [?, ?, 3]\n    default conv2d(activation='relu')\n"
     b"    if channels(x) > 1 { conv2d(4, 1) } else { relu() }\n    s = shape(x)\n}\n",
+    # version 2's layer ops: arguments (tuples, numbers as merge operands, trainable) to mutate
+    b"network n {\n    input x: [8, 8, 6]\n    rescaling((0.5, 1, 2, 1, 1, 1), offset=-1)\n"
+    b"    normalization(mean=0.5, variance=2)\n"
+    b"    y = layernorm(axis=(1, 2), epsilon=1e-6) -> groupnorm(3) -> prelu(shared_axes=(1, 2))\n"
+    b"    z = add(y, 3) -> multiply(1 / 6) -> subtract(2)\n"
+    b"    average(z, y, 0.5) -> glu() -> threshold(0.1, 0) -> permute((3, 1, 2))\n"
+    b"    layer_scale(trainable=false) -> activation('hard_swish') -> sparsemax(axis=2)\n}\n",
 ]
 SEEDS += [
     b"network n {\n    input x: [64, 2]\n    conv1d(8, 3, padding='causal', dilation_rate=2) -> maxpool1d()\n"
@@ -185,7 +192,8 @@ SEEDS += [
 ]
 TOKENS = [b"(", b")", b"[", b"]", b"{", b"}", b"->", b"\n", b";", b",", b"=", b"'", b'"', b"\\\n", b"#",
           b"**", b"//", b"?", b"repeat 3 {", b"in", b"block", b"network n {", b"\x00", b"\xff", b"\xe9",
-          b"\xef\xbb\xbf", b"\r", b"\t", b"1e999", b"-", b"9" * 30, b"x", b"conv2d(", b"name='a'"]
+          b"\xef\xbb\xbf", b"\r", b"\t", b"1e999", b"-", b"9" * 30, b"x", b"conv2d(", b"name='a'",
+          b"trainable=false", b"glu()", b"(1, 2)", b"3, ", b"axis=", b"groups=", b"none"]
 
 
 @st.composite

@@ -322,6 +322,9 @@ def test_feature_counts_and_shapes(features: dict[str, NetworkReport], name: str
 
 def test_every_op_is_exercised(features: dict[str, NetworkReport]) -> None:
     used = {node.op for net in features.values() for node in net.graph.nodes}
+    from test_ops_layers import NETS  # version 2's layer ops: through Keras (and NumPy, ONNX) there
+
+    used |= {node.op for text, _ in NETS.values() for node in netspec.load_source(text).graph.nodes}
     assert used == set(OPS), f"ops without a Keras test: {sorted(set(OPS) - used)}"
 
 

@@ -362,7 +362,8 @@ def test_opsets(nets, opset):
 @pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
 def test_specs(path):
     net = load_first(path)
-    check_all(net, lively_weights(net))
+    # The segmentation nets do 30-150 GMACs per image: one image is enough to compare every layer.
+    check_all(net, lively_weights(net), batch_sizes=(1,) if (net.macs or 0) > 10**10 else (3, 1))
 
 
 def test_specs_exist():

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_rows import ROUND_TRIP_ARGS, ROUND_TRIP_ELSEWHERE
 
 from netspec import (
     Graph,
@@ -59,6 +60,8 @@ def initializers(draw: st.DrawFn) -> KerasObject:
             value = draw(st.sampled_from(["fan_in", "fan_out", "fan_avg"]))
         elif key == "distribution":
             value = draw(st.sampled_from(["truncated_normal", "untruncated_normal", "uniform"]))
+        elif (obj.name, key) == ("variance_scaling", "scale"):
+            value = draw(st.floats(1e-3, 8))  # Keras refuses a scale of 0 or below (E306)
         else:
             value = draw(FLOATS)
         kwargs.append((key, value))
@@ -206,11 +209,32 @@ def test_every_op_round_trips() -> None:
         "conv2d": dict(filters=4, kernel_size=3), "depthwise_conv2d": dict(kernel_size=3),
         "separable_conv2d": dict(filters=4, kernel_size=3), "dense": dict(units=3),
         "dropout": dict(rate=0.25), "reshape": dict(target_shape=(-1,)), "activation": dict(activation="tanh"),
+        "center_crop": dict(height=4, width=4), "resizing": dict(height=4, width=6),
+        **{f"{op}{d}": dict(filters=4, kernel_size=3) for op in ("conv", "separable_conv") for d in ("1d", "2d", "3d")},
+        **{f"conv{d}_transpose": dict(filters=4, kernel_size=3) for d in ("1d", "2d", "3d")},
+        "depthwise_conv1d": dict(kernel_size=3),
     }
+    rows.update(ROUND_TRIP_ARGS)  # version 2's layer ops (tests/layer_rows.py)
+    for op in OPS:  # the 1-D / 3-D forms of the 2-D ops take the same arguments
+        if op.endswith("_transpose"):
+            rows.setdefault(op, dict(filters=4, kernel_size=3))
+        for n in ("1d", "3d"):
+            if op.endswith(n):
+                rows.setdefault(op, rows.get(op.replace(n, "2d"), {}))
+    rows.update({"resizing": dict(height=4, width=4), "center_crop": dict(height=4, width=4)})
     for op, opdef in sorted(OPS.items()):
+        if op in ROUND_TRIP_ELSEWHERE:
+            continue
         inputs = ("x", "x") if opdef.merge else ("x",)
-        graph = Graph(op, Input("x", (3, 8, 8), CF), (Node("n", op, inputs, make_attrs(opdef.attrs, rows.get(op, {}))),))
-        assert_round_trip(graph)
+        attrs = make_attrs(opdef.attrs, rows.get(op, {}))
+        # Each op on the first input rank it takes (2-D ops on (C, H, W), 1-D on (C, L), 3-D on (C, D, H, W)).
+        for shape in ((3, 8, 8), (3, 8), (3, 8, 8, 8), (8,)):
+            graph = Graph(op, Input("x", shape, CF), (Node("n", op, inputs, attrs),))
+            if check_graph(graph).ok:
+                assert_round_trip(graph)
+                break
+        else:
+            raise AssertionError(f"{op}: checks on none of the input shapes tried")
 
 
 def test_source_text_round_trips() -> None:

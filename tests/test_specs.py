@@ -107,6 +107,9 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "unet_valid.net": (31030658, 31030658),
     "autoencoder.net": (333955, 333955),
     "nasnet.net": (5_326_716, 5_289_978),
+    "mobilenetv3small.net": (2_554_968, 2_542_856),       # keras.applications' count_params()
+    "efficientnetb0.net": (5_330_571, 5_288_548),
+    "convnext_tiny.net": (28_589_128, 28_589_128),
 }
 
 

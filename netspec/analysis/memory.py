@@ -142,7 +142,12 @@ _ACT_PEAK: dict[str, tuple[bool, float]] = {
     "linear": (False, 0.0), "relu": (False, 1.0), "leaky_relu": (False, 2.0), "elu": (True, 2.25),
     "selu": (True, 2.25), "sigmoid": (True, 5.25), "hard_sigmoid": (False, 1.0), "softplus": (False, 1.0),
     "softsign": (False, 2.0), "swish": (False, 5.25), "tanh": (False, 1.0), "exponential": (False, 1.0),
-    "gelu": (True, 6.0), "softmax": (False, 1.0),
+    "gelu": (True, 7.25), "softmax": (False, 1.0),
+    # version 2 activations (netspec.targets.numpy_layers)
+    "relu6": (False, 1.0), "hard_silu": (False, 2.0), "mish": (False, 3.0), "log_softmax": (True, 2.0),
+    "celu": (True, 2.0), "glu": (True, 2.0), "hard_tanh": (False, 1.0), "log_sigmoid": (True, 2.0),
+    "soft_shrink": (True, 4.5), "hard_shrink": (True, 2.25), "tanh_shrink": (True, 2.0), "squareplus": (True, 2.0),
+    "sparse_plus": (True, 3.5), "sparse_sigmoid": (True, 3.5), "sparsemax": (True, 6.0), "threshold": (True, 1.25),
 }
 
 
@@ -159,12 +164,25 @@ def _activation_name(node: Node) -> str | None:
     return None
 
 
+# Activations whose temporaries stay as large in place as out of place (swish computes a whole sigmoid
+# beside its input before multiplying into it): values beyond the input when written in place.
+_INPLACE_EXTRA: dict[str, float] = {"swish": 5.25}
+
+
+def _inplace_extra(name: str) -> float:
+    """Values per value an activation needs beyond its input while overwriting it (or a fresh output)."""
+    if name in _INPLACE_EXTRA:
+        return _INPLACE_EXTRA[name]
+    always_new, peak = _ACT_PEAK.get(name, (True, 3.0))
+    return peak if always_new else max(peak - 1.0, 0.0)
+
+
 def _fused_activation_extra(name: str, out: int) -> float:
     """Values an activation applied in place to a fresh output needs beyond that output."""
-    always_new, peak = _ACT_PEAK.get(name, (True, 3.0))
-    if name in ("linear", "relu", "softmax", "hard_sigmoid", "softplus", "tanh", "exponential"):
+    if name in ("linear", "relu", "softmax", "hard_sigmoid", "softplus", "tanh", "exponential", "relu6",
+                "hard_tanh"):
         return 0.0
-    return max(peak - (0.0 if always_new else 1.0), 0.0) * out
+    return _inplace_extra(name) * out
 
 
 def _step_rule(node: Node, ins: list[Shape], out_shape: Shape, donate: bool, fmt: str, batch: int
@@ -202,15 +220,21 @@ def _step_rule(node: Node, ins: list[Shape], out_shape: Shape, donate: bool, fmt
         taps = math.prod(a.kernel_size)
         if kind == "depthwise_conv":
             return "new", pad + 2 * out + act, 0  # the zeroed sum and one tap's product
+        # A chunked convolution applies its activation chunk by chunk: temporaries of one chunk.
         if kind == "separable_conv":
             mid = math.prod(outs) * c * a.depth_multiplier
-            return "new", max(pad + 2 * mid, mid + out) + act, _im2col(c * a.depth_multiplier, a.filters, outs, batch)
+            k = c * a.depth_multiplier
+            chunk_act = act * min(1.0, _chunk_cells(k, f, (1,) * len(outs), batch * math.prod(outs)) * f
+                                  / (out * batch))
+            return "new", max(pad + 2 * mid, mid + out) + chunk_act, _im2col(k, f, outs, batch)
         k = taps * c
         if a.groups > 1:
             return "new", pad + out + math.prod(outs) * k + out + act, 0  # patches and the grouped product
         if taps == 1 and all(st == 1 for st in a.strides) and fmt == "channels_last":
-            return "new", pad + out + act, 0
-        return "new", pad + out + act, _im2col(k, f, outs, batch)
+            cells = _chunk_cells(k, f, (1,) * len(outs), batch * math.prod(outs))
+            return "new", pad + out + act * min(1.0, cells * f / (out * batch)), 0
+        cells = _chunk_cells(k, f, outs, batch)
+        return "new", pad + out + act * min(1.0, cells * f / (out * batch)), _im2col(k, f, outs, batch)
     if kind in ("maxpool", "avgpool"):
         return "new", _padded(a.padding, x, fmt, a.pool_size, a.strides, (1,) * len(a.pool_size)) + out, 0
     if op.startswith("upsampling") and getattr(a, "interpolation", "nearest") != "nearest":
@@ -234,22 +258,29 @@ def _step_rule(node: Node, ins: list[Shape], out_shape: Shape, donate: bool, fmt
     if name is not None:
         always_new, peak = _ACT_PEAK.get(name, (True, 3.0))
         if donate and not always_new:
-            return "inplace", max(peak - 1.0, 0.0) * out, 0
+            return "inplace", _inplace_extra(name) * out, 0
         return "new", peak * out, 0
     # concat, zeropad2d, and any op without a rule of its own: one new output.
     return "new", float(out), 0
 
 
-def _im2col(k: int, f: int, outs: tuple[int, ...], batch: int) -> int:
-    """Values of the im2col buffer of one chunk (the executor's ``_chunk_pixels`` / ``_chunks``, one thread)."""
+def _chunk_cells(k: int, f: int, outs: tuple[int, ...], batch: int) -> int:
+    """Output cells of the largest chunk (the executor's ``_chunk_pixels`` / ``_chunks``, one thread).
+
+    ``outs`` are one image's output sizes; a 1x1 convolution's chunks run over all ``batch``
+    cells at once, which is ``outs`` of ones and ``batch`` cells.
+    """
     pixels = max(256, CHUNK_BYTES // (4 * max(k, f)))
     per_row = math.prod(outs[1:])
     cells = outs[0] * per_row
     if cells >= pixels:
-        m = max(1, pixels // per_row) * per_row
-    else:
-        m = min(max(1, pixels // cells), batch) * cells
-    return m * k
+        return max(1, pixels // per_row) * per_row
+    return min(max(1, pixels // cells), batch) * cells
+
+
+def _im2col(k: int, f: int, outs: tuple[int, ...], batch: int) -> int:
+    """Values of the im2col buffer of one chunk."""
+    return _chunk_cells(k, f, outs, batch) * k
 
 
 def layer_output_bytes(net: NetworkReport, batch_size: int = 1, dtype: str = "float32") -> dict[str, int | None]:

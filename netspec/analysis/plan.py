@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from ..core.ir import Graph, Node
 from ..core.ops import ACTIVATION_OPS
+from ..core.ops_layers import AXIS_ACTIVATIONS, INFERENCE_IDENTITY_OPS, NEW_ACTIVATION_OPS
 
 __all__ = [
     "FUSABLE",
@@ -47,7 +48,7 @@ __all__ = [
 FUSABLE = frozenset({"conv1d", "conv2d", "conv3d", "depthwise_conv1d", "depthwise_conv2d", "separable_conv1d",
                      "separable_conv2d", "conv1d_transpose", "conv2d_transpose", "conv3d_transpose", "dense"})
 #: Ops whose output shares memory with their input (never written in place behind another's back).
-VIEW_OPS = frozenset({"dropout", "flatten", "reshape", "linear"})
+VIEW_OPS = frozenset({"dropout", "flatten", "reshape", "linear"}) | INFERENCE_IDENTITY_OPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ def absorbed_activation(node: Node) -> str | None:
     a = node.attrs
     if node.op == "activation":
         return a.activation
-    if node.op in ACTIVATION_OPS and not dataclasses.fields(a):
+    if (node.op in ACTIVATION_OPS or node.op in NEW_ACTIVATION_OPS) and not dataclasses.fields(a):
         return node.op
     if node.op == "relu" and a.max_value is None and a.negative_slope == 0.0 and a.threshold == 0.0:
         return "relu"
@@ -147,8 +148,8 @@ def fuse(nodes: list[Node], outputs: str | tuple[str, ...]) -> list[tuple[Node, 
             continue
         act = absorbed_activation(node)
         new = None
-        if (act is not None and act != "softmax" and prev.op in ("add", "multiply")
-                and not isinstance(prev.attrs, MergeActivation)):
+        if (act is not None and act not in AXIS_ACTIVATIONS and prev.op in ("add", "multiply")
+                and not isinstance(prev.attrs, MergeActivation) and not getattr(prev.attrs, "constants", ())):
             new = Node(node.name, prev.op, prev.inputs, MergeActivation(act), prev.span)
         elif prev.op in FUSABLE and prev.attrs.activation == "linear":
             if node.op == "batchnorm":

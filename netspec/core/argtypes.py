@@ -398,8 +398,11 @@ def data_format(value: Any, what: str = "data_format") -> str | None:
 ACTIVATIONS: tuple[str, ...] = (
     "linear", "relu", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "hard_sigmoid",
     "softmax", "softplus", "softsign", "swish", "tanh", "exponential",
+    # version 2: the rest of keras.activations (threshold needs arguments: only the op threshold(...))
+    "relu6", "hard_silu", "mish", "log_softmax", "celu", "glu", "hard_tanh", "log_sigmoid", "soft_shrink",
+    "hard_shrink", "tanh_shrink", "squareplus", "sparse_plus", "sparse_sigmoid", "sparsemax",
 )
-_ACTIVATION_ALIASES = {"silu": "swish"}
+_ACTIVATION_ALIASES = {"silu": "swish", "hard_swish": "hard_silu"}
 
 
 def activation(value: Any, what: str = "activation") -> str:
@@ -412,7 +415,11 @@ def activation(value: Any, what: str = "activation") -> str:
         return "linear"
     if isinstance(value, str) and value in _ACTIVATION_ALIASES:
         return _ACTIVATION_ALIASES[value]
-    return _enum(value, what, ACTIVATIONS, lower=False)
+    if value == "threshold":
+        raise ArgError("E303", f"{what} 'threshold' needs its threshold and default_value arguments, so it "
+                       "cannot be named as a string (Keras refuses it too); use the op threshold(threshold, "
+                       "default_value)")
+    return _enum(value, what, ACTIVATIONS + tuple(_ACTIVATION_ALIASES), lower=False)
 
 
 # --- Keras objects -------------------------------------------------------------

@@ -26,6 +26,7 @@ from .diagnostics import Diagnostic, NetspecError, Note
 from .ir import Graph, Input, Node, Shape
 from .lints import covered_by_sibling, refine_warnings
 from .ops import OPS, ShapeError, WeightSpec
+from .ops_layers import glu_shape
 
 __all__ = [
     "MAX_ELEMENTS",
@@ -269,14 +270,16 @@ class NodeProblem(Exception):
 
 
 def analyze_node(
-    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF], data_format: str = "channels_last"
+    op: str, attrs: Any, in_shapes: list[Shape], in_rfs: list[RF], data_format: str = "channels_last",
+    trainable: bool = True
 ) -> tuple[LayerInfo, list[tuple[str, str, str | None]]]:
     """Check one node given its inputs; returns its info and its warnings.
 
     ``data_format`` is the network's layout (for ops without their own).
 
     ``attrs`` must be normalized (see :meth:`netspec.core.ops.OpDef.normalize`).
-    Raises :class:`NodeProblem` for an error.
+    Raises :class:`NodeProblem` for an error.  With ``trainable`` false
+    (a layer's ``trainable=false``) every weight counts as non-trainable.
 
     >>> from netspec.core import ops
     >>> info, warns = analyze_node("conv2d", ops.OPS["conv2d"].normalize(
@@ -289,6 +292,8 @@ def analyze_node(
         raise NodeProblem(code, message, arg)
     try:
         shape = opdef.infer(attrs, in_shapes)
+        if getattr(attrs, "activation", None) == "glu" and shape:
+            shape = glu_shape(shape, len(shape) - 1)  # a fused glu halves the layer's last axis
         weights = tuple(opdef.weights(attrs, in_shapes))
         macs = opdef.macs(attrs, in_shapes, shape)
         warnings = opdef.warnings(attrs, in_shapes)
@@ -307,10 +312,12 @@ def analyze_node(
             raise NodeProblem(
                 "E501", f"{op} weight {w.name} {w.shape} holds {w.size:,} values, too large to build "
                 f"(limit {MAX_ELEMENTS:,})")
-    trainable = sum(w.size for w in weights if w.trainable)
+    if not trainable:
+        weights = tuple(dataclasses.replace(w, trainable=False) for w in weights)
+    n_trainable = sum(w.size for w in weights if w.trainable)
     non_trainable = sum(w.size for w in weights if not w.trainable)
     rf = _global_along(op, attrs, in_shapes, _next_rf(op, attrs, in_rfs), data_format)
-    return LayerInfo(shape, weights, trainable, non_trainable, macs, rf), warnings
+    return LayerInfo(shape, weights, n_trainable, non_trainable, macs, rf), warnings
 
 
 def node_diagnostic(
@@ -382,7 +389,7 @@ class GraphChecker:
             return None
         try:
             info, warns = analyze_node(node.op, attrs, in_shapes, [self.rfs[i] for i in node.inputs],  # type: ignore[arg-type]
-                                       self.format)
+                                       self.format, node.trainable)
         except NodeProblem as problem:
             notes = []
             if problem.input_index is not None:

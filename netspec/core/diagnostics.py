@@ -76,6 +76,7 @@ CODES: dict[str, str] = {
     "E406": "reshape to a different number of elements",
     "E407": "dropout noise_shape does not fit the input",
     "E410": "transposed convolution TensorFlow cannot compute ('same', even window, output_padding 0)",
+    "E415": "glu halves an axis whose size is odd",
     "E421": "--input-shape does not fit the network's input",
     "E501": "size or count too large to build",
     "E502": "nesting too deep",

@@ -87,6 +87,8 @@ class Node:
     call_sites: tuple[Span, ...] = field(default=(), compare=False, repr=False)
     arg_spans: tuple[tuple[str, Span], ...] = field(default=(), compare=False, repr=False)
     block: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    #: ``trainable=false`` moves the layer's weights to the non-trainable count (as Keras's ``trainable``).
+    trainable: bool = True
 
     def arg_span(self, name: str) -> Span | None:
         """The span of one argument as written, else the node's own span."""

@@ -592,31 +592,6 @@ def _dropout_validate(a: Dropout) -> list[tuple[str, str, str | None]]:
 # merges ----------------------------------------------------------------------------------------
 
 
-def _elementwise_infer(op: str):
-    def infer(a: Any, shapes: list[Shape]) -> Shape:
-        if len(shapes) < 2:
-            raise ShapeError("E302", f"{op} needs at least two tensors, got {len(shapes)}")
-        out = list(shapes[0])
-        for i, shape in enumerate(shapes[1:], start=1):
-            if len(shape) != len(out):
-                raise ShapeError(
-                    "E403", f"{op} of mismatched ranks: input 1 has shape {_fmt(shapes[0])}, "
-                    f"input {i + 1} has shape {_fmt(shape)}", str(i),
-                )
-            for k, (x, y) in enumerate(zip(out, shape)):
-                if x is None or y is None:
-                    out[k] = None if (x is None and y is None) or 1 in (x, y) else (x if y is None else y)
-                elif x == 1:
-                    out[k] = y
-                elif y != 1 and x != y:
-                    raise ShapeError(
-                        "E403", f"{op} of mismatched shapes: input 1 has shape {_fmt(shapes[0])}, "
-                        f"input {i + 1} has shape {_fmt(shape)} (axis {k + 1}: {x} vs {y})", str(i),
-                    )
-        return tuple(out)
-    return infer
-
-
 def _concat_infer(a: Concat, shapes: list[Shape]) -> Shape:
     if len(shapes) < 2:
         raise ShapeError("E302", f"concat needs at least two tensors, got {len(shapes)}")
@@ -699,8 +674,12 @@ def _activation_op_flops(name: str | None):
 
 
 def _merge_flops(a: Any, shapes: list[Shape], out: Shape, macs: int | None) -> int | None:
-    return _mul(_prod(out), len(shapes) - 1)
+    return _mul(_prod(out), len(shapes) + len(getattr(a, "constants", ())) - 1)  # numbers count as operands
 
+
+# Version 2's layer ops live in their own module; it needs everything above.
+from .ops_layers import DEFS as _LAYER_DEFS  # noqa: E402
+from .ops_layers import Merge, _merge_infer  # noqa: E402
 
 #: Ops that apply one ``keras.activations`` function and take no arguments.
 ACTIVATION_OPS = (
@@ -723,14 +702,16 @@ _DEFS: list[OpDef] = [
     OpDef("leaky_relu", LeakyReLU, "LeakyReLU", "leaky_re_lu", _identity_shape, ("LeakyReLU",), flops=_per_value_flops(2)),
     OpDef("elu", ELU, "ELU", "elu", _identity_shape, ("ELU",), flops=_per_value_flops(3)),
     OpDef("softmax", Softmax, "Softmax", "softmax", _softmax_infer, ("Softmax",), flops=_per_value_flops(5)),
-    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, flops=_activation_op_flops(name))
+    *[OpDef(name, NoArgs, "Activation", "activation", _identity_shape, ("silu",) if name == "swish" else (),
+            flops=_activation_op_flops(name))
       for name in ACTIVATION_OPS],
-    OpDef("add", NoArgs, "Add", "add", _elementwise_infer("add"), ("Add",), rf="merge", merge=True,
+    OpDef("add", Merge, "Add", "add", _merge_infer("add"), ("Add",), rf="merge", merge=True,
           flops=_merge_flops),
-    OpDef("multiply", NoArgs, "Multiply", "multiply", _elementwise_infer("multiply"), ("Multiply",),
+    OpDef("multiply", Merge, "Multiply", "multiply", _merge_infer("multiply"), ("Multiply",),
           rf="merge", merge=True, flops=_merge_flops),
     OpDef("concat", Concat, "Concatenate", "concatenate", _concat_infer, ("Concatenate", "concatenate"),
           rf="merge", merge=True, flops=_zero_flops),
+    *_LAYER_DEFS,
 ]
 
 # --- spatial ops (1-D, 2-D, 3-D convolutions, pools, padding, resampling) --------------------------

@@ -22,6 +22,7 @@ import dataclasses
 from ..core.argtypes import format_value
 from ..core.ir import Graph
 from ..core.ops import OPS
+from ..core.ops_layers import merge_operands
 
 __all__ = ["to_source"]
 
@@ -73,9 +74,13 @@ def to_source(graph: Graph) -> str:
         bound[node.name] = var
         args = _args(node.attrs, graph.input.data_format)
         args.append(f"name={node.name!r}")
+        if not node.trainable:
+            args.append("trainable=false")
         inputs = [bound[t] for t in node.inputs]
         if OPS[node.op].merge:
-            lines.append(f"    {var} = {node.op}({', '.join(inputs + args)})")
+            operands = [bound[v] if kind == "tensor" else format_value(v)
+                        for kind, v in merge_operands(node.inputs, node.attrs)]
+            lines.append(f"    {var} = {node.op}({', '.join(operands + args)})")
         else:
             lines.append(f"    {var} = {inputs[0]} -> {node.op}({', '.join(args)})")
     if len(graph.outputs) == 1:
@@ -100,6 +105,8 @@ def _args(attrs: object, default_format: str) -> list[str]:
     positional = True
     for f in dataclasses.fields(attrs):  # type: ignore[arg-type]
         value = getattr(attrs, f.name)
+        if f.name == "constants":  # a merge's number operands, written among its operands
+            continue
         required = f.default is dataclasses.MISSING
         if f.name == "data_format" and value in (None, default_format):
             positional = False

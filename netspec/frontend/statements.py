@@ -606,6 +606,32 @@ class NetworkElaborator(ExpressionEvaluator):
             self.name_spans[id(a.value.span)] = name_span
             keyword[a.name] = (self.eval(a.value, scope), a.value.span)
 
+    def merge_operands(self, args: list[S.Arg], scope: Scope, numbers_ok: bool) -> list[tuple[Any, Span]]:
+        """A merge's positional operands: tensor names, or (number,) where numbers are allowed."""
+        out: list[tuple[Any, Span]] = []
+        poisoned = False
+        for a in args:
+            if isinstance(a.value, S.Name) and (not numbers_ok or (scope.find(a.value.id) or ("",))[0] != "value"):
+                try:
+                    out.append((self.tensor(a.value.id, a.value.span, scope), a.span))
+                except Abort as err:
+                    if err.diag is not None:
+                        raise
+                    poisoned = True  # reported already; still look at the other names
+                    out.append((POISON, a.span))
+                continue
+            if not numbers_ok:
+                raise Abort(Diagnostic.error("E302", "merges take tensor names as positional arguments", a.value.span))
+            value = self.eval(a.value, scope)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise Abort(Diagnostic.error(
+                    "E302", f"merge operands are tensor names or numbers, got {type_name(value)} "
+                    f"{format_value(value)}", a.value.span))
+            out.append(((value,), a.span))
+        if poisoned:
+            raise Abort(None)
+        return out
+
     def bind_args(self, callee: str, names: list[str], positional: list[tuple[Any, Span]],
                   keyword: dict[str, tuple[Any, Span]], allow_name: bool = True) -> dict[str, tuple[Any, Span]]:
         if len(positional) > len(names):
@@ -628,20 +654,42 @@ class NetworkElaborator(ExpressionEvaluator):
 
     def op_call(self, op: str, call: S.Call, scope: Scope, cur: str, first: bool) -> str:
         opdef = OPS[op]
+        constants: list[tuple[int, Any]] = []
         if opdef.merge:
             # A merge names its tensors; one that continues a chain also takes the chain's tensor first.
-            named, _ = self.eval_args([a for a in call.args if a.name is None], scope, tensors=True)
+            # Elementwise merges also take numbers at any operand position (add(x, 3)).
+            numbers_ok = "constants" in arg_names(opdef.attrs)
+            named = self.merge_operands([a for a in call.args if a.name is None], scope, numbers_ok)
             _, keyword = self.eval_args([a for a in call.args if a.name is not None], scope)
-            inputs = ([] if first else [cur]) + [t for t, _ in named]
+            inputs = [] if first else [cur]
+            for t, _ in named:
+                if isinstance(t, str):
+                    inputs.append(t)
+                else:
+                    constants.append((len(inputs) + len(constants), t[0]))
+            if numbers_ok and not inputs and named:
+                raise Abort(Diagnostic.error(
+                    "E302", f"{call.name} needs at least one tensor operand, got only numbers", call.span,
+                    self._call_notes()))
             positional: list[tuple[Any, Span]] = []
         else:
             positional, keyword = self.eval_args(call.args, scope)
             inputs = [cur]
-        values = self.bind_args(call.name, arg_names(opdef.attrs), positional, keyword)
+        names = [n for n in arg_names(opdef.attrs) if n != "constants"]
+        trainable = keyword.pop("trainable", None)
+        values = self.bind_args(call.name, names, positional, keyword)
         for key, entry in scope.defaults_for(op).items():
-            if key not in values:
+            if key == "trainable":
+                trainable = trainable or entry
+            elif key != "constants" and key not in values:
                 values[key] = entry
                 self.defaults_used.add(id(entry[1]))
+        if constants:
+            values["constants"] = (tuple(constants), call.span)
+        if trainable is not None and not isinstance(trainable[0], bool):
+            raise Abort(Diagnostic.error(
+                "E302", f"{call.name}: trainable must be true or false, got {type_name(trainable[0])} "
+                f"{format_value(trainable[0])}", trainable[1], self._call_notes()))
         try:
             attrs = make_attrs(opdef.attrs, {k: v for k, (v, _) in values.items()})
         except ArgError as err:
@@ -658,8 +706,10 @@ class NetworkElaborator(ExpressionEvaluator):
         arg_spans = tuple((k, s) for k, (_, s) in values.items())
         if "name" in keyword:
             arg_spans += (("name", keyword["name"][1]),)
+        if trainable is not None:
+            arg_spans += (("trainable", trainable[1]),)
         node = Node(layer_name, op, tuple(inputs), attrs, call.span, tuple(s for _, s in self.stack), arg_spans,
-                    tuple(self.block_path))
+                    tuple(self.block_path), trainable=trainable is None or trainable[0])
         assert self.checker is not None
         if len(self.checker.nodes) >= MAX_LAYERS:
             raise Fatal(Diagnostic.error("E503", f"network has more than {MAX_LAYERS:,} layers", call.span))

@@ -41,6 +41,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import sys
@@ -515,6 +516,11 @@ LOWERINGS: dict[str, Lowering] = {
     "concat": _lower_merge("Concatenate"),
 }
 
+# Version 2's layer ops (their own module).
+from . import keras_layers as _keras_layers  # noqa: E402
+
+_keras_layers.install(LOWERINGS)
+
 
 # --- building ----------------------------------------------------------------------------------
 
@@ -580,7 +586,13 @@ def build_model(net: NetworkReport | Graph) -> Any:
     tensors = {i.name: keras.Input(shape=i.shape, name=i.name) for i in graph.inputs}
     for node in graph.nodes:
         try:
-            tensors[node.name] = LOWERINGS[node.op](node, [tensors[i] for i in node.inputs], ctx)
+            glu = node.op != "activation" and getattr(node.attrs, "activation", None) == "glu"
+            lowered = dataclasses.replace(node, attrs=dataclasses.replace(node.attrs, activation="linear")) \
+                if glu else node
+            out = LOWERINGS[node.op](lowered, [tensors[i] for i in node.inputs], ctx)
+            if glu:  # glu halves the last axis, which Keras's own activation= does not report
+                out = _keras_layers.activation_layer("glu", {}, ctx.helper_name(f"{node.name}_glu"), ctx)(out)
+            tensors[node.name] = out
         except (ValueError, TypeError) as err:  # Keras rejects something the checker allowed
             raise NetspecError([Diagnostic.error(
                 "E605", f"layer {node.name!r} ({node.op}): Keras cannot build it: {err}", node.span)]) from None
@@ -590,6 +602,9 @@ def build_model(net: NetworkReport | Graph) -> Any:
     outs = [tensors[o] for o in graph.outputs]
     model = keras.Model(inputs=ins[0] if len(ins) == 1 else ins, outputs=outs[0] if len(outs) == 1 else outs,
                         name=graph.name)
+    for node in graph.nodes:
+        if not node.trainable:
+            model.get_layer(node.name).trainable = False
     return model
 
 
@@ -652,7 +667,9 @@ def weights_to_keras(model: Any, net: NetworkReport, weights: Mapping[str, Any])
         specs = net.layers[node.name].weights
         if not specs:
             continue
-        variables = {v.name: v for v in _layer(model, node.name, "").weights}
+        layer_vars = _layer(model, node.name, "").weights
+        names = _keras_layers.keras_weight_names(node, [v.name for v in layer_vars])
+        variables = dict(zip(names, layer_vars))
         for spec in specs:
             var = variables.get(spec.name)
             if var is None and spec.name == "kernel":
@@ -663,7 +680,7 @@ def weights_to_keras(model: Any, net: NetworkReport, weights: Mapping[str, Any])
                     "E601", f"Keras layer {node.name!r} has no weight {spec.name!r} of shape "
                     f"{values[key].shape} (it has: "
                     f"{', '.join(f'{v.name} {tuple(v.shape)}' for v in variables.values()) or 'none'})")])
-            var.assign(values[key])
+            var.assign(values[key].astype(var.dtype) if var.dtype != "float32" else values[key])
 
 
 def weights_from_keras(net: NetworkReport, path_or_model: str | os.PathLike | Any) -> dict[str, np.ndarray]:
@@ -697,7 +714,7 @@ def weights_from_keras(net: NetworkReport, path_or_model: str | os.PathLike | An
         if problem is not None:
             raise NetspecError([Diagnostic.error("E603", f"cannot read Keras model {path}: {problem}")])
         try:
-            model = keras.models.load_model(path, compile=False)
+            model = keras.models.load_model(path, compile=False, custom_objects=_keras_layers.custom_objects())
         except Exception as err:  # Keras raises many kinds for a bad archive
             raise NetspecError([Diagnostic.error(
                 "E603", f"cannot read Keras model {path}: {type(err).__name__}: {err}")]) from None
@@ -706,8 +723,9 @@ def weights_from_keras(net: NetworkReport, path_or_model: str | os.PathLike | An
     for node in net.graph.nodes:  # type: ignore[union-attr]
         if not net.layers[node.name].weights:
             continue
-        for var in _layer(model, node.name, what).weights:
-            out[f"{node.name}/{var.name}"] = np.asarray(var.numpy(), dtype=np.float32)
+        layer_vars = _layer(model, node.name, what).weights
+        for name, var in zip(_keras_layers.keras_weight_names(node, [v.name for v in layer_vars]), layer_vars):
+            out[f"{node.name}/{name}"] = np.asarray(var.numpy(), dtype=np.float32)
     return validate_weights(net, out, source)
 
 

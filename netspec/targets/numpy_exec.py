@@ -45,6 +45,7 @@ from ..core.diagnostics import Diagnostic, NetspecError
 from ..core.fileio import atomic_output
 from ..core.ir import Node
 from ..core.ops import ACTIVATION_OPS
+from ..core.ops_layers import AXIS_ACTIVATIONS
 from ..core.shapes import same_padding
 from .weights import resolve_weights, save_weights, validate_weights
 
@@ -687,8 +688,8 @@ def _act_step(fn: Callable[..., np.ndarray], **kwargs: Any) -> Step:
 def _split_act(name: str, data_format: str) -> tuple[Callable | None, Callable | None]:
     """(activation to apply per chunk in NHWC, activation to apply afterwards in the layer's layout)."""
     act = ACTIVATIONS[name]
-    if name == "softmax" and data_format != "channels_last":
-        return None, act  # Keras's softmax is on the last axis of the layer's own layout
+    if name in AXIS_ACTIVATIONS and (name != "softmax" or data_format != "channels_last"):
+        return None, act  # Keras's softmax (and glu, ...) is on the last axis of the layer's own layout
     return act, None
 
 
@@ -1003,6 +1004,11 @@ LOWERINGS: dict[str, Lowering] = {
     "multiply": _lower_elementwise(np.multiply),
     "concat": _lower_concat,
 }
+
+# Version 2's layer ops and the rest of keras.activations (their own module).
+from . import numpy_layers as _numpy_layers  # noqa: E402
+
+_numpy_layers.install(LOWERINGS, ACTIVATIONS)
 
 # --- fusion ---------------------------------------------------------------------------------------
 # Which layers fuse, and the liveness that frees and overwrites tensors, is decided in pure Python by

@@ -885,6 +885,12 @@ LOWERINGS: dict[str, Callable[[_Builder, Node], None]] = {
     "concat": _concat,
 }
 
+# Version 2's layer ops and activations (their own module).
+from . import onnx_layers as _onnx_layers  # noqa: E402
+
+_onnx_layers.install(_Builder, LOWERINGS)
+EMITTED_OPS = tuple(sorted(set(EMITTED_OPS) | set(_onnx_layers.EMITTED)))
+
 
 # --- the model --------------------------------------------------------------------------------
 

@@ -180,7 +180,7 @@ def validate_weights(net: NetworkReport, weights: Mapping[str, Any], source: str
                 "E601", f"weight {key!r} of layer {layer!r} ({ops[layer]}){where} has shape {_show(array.shape)}, "
                 f"but the network needs {_show(want)}"))
         else:
-            out[canonical] = np.ascontiguousarray(array, dtype=np.float32)
+            out[canonical] = np.ascontiguousarray(array, dtype=np.float32).reshape(want)  # keeps 0-d (count) 0-d
     for key, (layer, op, shape) in expected.items():
         if key not in seen:
             errors.append(Diagnostic.error(
