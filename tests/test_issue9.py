@@ -258,8 +258,8 @@ def test_item16_cr_only_line_endings_are_line_endings(work: Path) -> None:
 @pytest.mark.parametrize(("command", "bad", "text"), [
     (["run", "one.net", "-i", "x.npy", "-w", "BAD", "-o", "y.npy"], "g.npz", "not an .npz file"),
     (["run", "one.net", "-i", "BAD", "-o", "y.npy"], "g.npy", "not a .npy file"),
-    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "g.keras", "not a .keras file"),
-    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "z.keras", "not a .keras file"),
+    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "g.keras", "not a .keras"),
+    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "z.keras", "not a .keras"),
     (["train", "one.net", "-d", "BAD", "-o", "m.keras"], "g.npz", "not an .npz file"),
 ])
 def test_item16_files_of_the_wrong_kind_say_so(work: Path, command: list[str], bad: str, text: str) -> None:
