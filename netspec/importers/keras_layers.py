@@ -31,6 +31,7 @@ _IGNORED = frozenset({"name", "dtype", "trainable", "autocast", "input_dim", "in
                       "batch_shape", "build_config", "compile_config"})
 #: Keys whose neutral value is not None/False: (class, key) -> value that needs nothing.
 _NEUTRAL = {
+    ("LayerScale", "projection_dim"): None,  # keras.applications' ConvNeXt: always the channel count
     ("BatchNormalization", "renorm_momentum"): None,  # any value, when renorm is off
     ("Dense", "lora_alpha"): None,
     ("Conv2D", "lora_alpha"): None,
@@ -39,7 +40,6 @@ _NEUTRAL = {
 _REFUSED = {
     "Lambda": "a Lambda layer runs Python code, which netspec does not run or express",
     "TFOpLambda": "a TensorFlow op wrapped as a layer runs Python code, which netspec does not express",
-    "CustomScaleLayer": "a custom layer (x + scale * y) that netspec has no op for",
 }
 
 

@@ -180,6 +180,26 @@ def _tensors(value: Any, shapes: dict | None = None) -> Iterator[tuple[str, int,
             yield from _tensors(v, shapes)
 
 
+def _numbers(args: Any) -> tuple[tuple[int, float], ...]:
+    """The number operands of a call, with their positions among all operands: ``[x, 3.0]`` -> ``((1, 3.0),)``.
+
+    >>> _numbers([[{"class_name": "__keras_tensor__"}, 3.0]])
+    ((1, 3.0),)
+    """
+    flat: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list):
+            for x in v:
+                walk(x)
+        else:
+            flat.append(v)
+
+    walk(args)
+    return tuple((i, float(v)) for i, v in enumerate(flat)
+                 if isinstance(v, (int, float)) and not isinstance(v, bool))
+
+
 def _refs(value: Any) -> list[tuple[str, int, int]]:
     """A list of (layer, node, tensor) refs in ``input_layers``/``output_layers`` (one or many)."""
     if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str):
@@ -283,7 +303,7 @@ class _Builder:
                 if cls in ("Sequential", "Functional", "Model"):
                     produced[(name, 0)] = self.model(entry, args, depth + 1)
                 else:
-                    produced[(name, 0)] = [self.layer(entry, args)]
+                    produced[(name, 0)] = [self.layer(entry, args, _numbers(nodes[0].get("args", [])))]
         outs = []
         for layer, node, index in _refs(body.get("output_layers", [])):
             out = produced.get((layer, node))
@@ -291,17 +311,40 @@ class _Builder:
                 outs.append(out[index])
         return outs
 
-    def layer(self, entry: dict, inputs: list[str]) -> str:
+    def custom_scale(self, entry: dict, name: str, inputs: list[str]) -> str:
+        """keras.applications' ``CustomScaleLayer`` (``x + scale * y``, InceptionResNetV2) as
+        ``multiply(y, scale)`` named ``NAME_scale`` and ``add`` named ``NAME``: the same numbers, no weights."""
+        scale = entry.get("config", {}).get("scale")
+        if not isinstance(scale, (int, float)) or isinstance(scale, bool):
+            self.problems.append((f"layer {name!r} (CustomScaleLayer)", "has no numeric scale"))
+            return name
+        scaled = f"{name}_scale"
+        self.names.update((name, scaled))
+        self.layers.append(ImportedLayer(scaled, "multiply", {"constants": ((1, float(scale)),)}, (inputs[1],),
+                                         origin="CustomScaleLayer"))
+        self.layers.append(ImportedLayer(name, "add", {}, (inputs[0], scaled), origin="CustomScaleLayer"))
+        return name
+
+    def layer(self, entry: dict, inputs: list[str], numbers: tuple = ()) -> str:
         cfg = entry.get("config", {})
         name = str(cfg.get("name") or entry.get("name") or f"layer_{len(self.layers)}")
         if name in self.names:
             self.problems.append((f"layer {name!r}", "the name is used twice"))
         self.names.add(name)
+        if entry.get("class_name") == "CustomScaleLayer" and len(inputs) == 2:
+            return self.custom_scale(entry, name, inputs)
         converted = convert_layer(entry, name)
         if isinstance(converted, str):
             self.problems.append((f"layer {name!r} ({entry.get('class_name')})", converted))
             return name
         op, args, trainable, fmt = converted
+        if numbers:
+            from ..core.ops import OPS
+
+            if not OPS[op].merge:
+                self.problems.append((f"layer {name!r}", "is called with numbers, which only merges take"))
+                return name
+            args = {**args, "constants": numbers}  # Add()([x, 3.0]): MobileNetV3's hard-swish
         if fmt:
             self.formats.add(fmt)
         self.layers.append(ImportedLayer(name, op, args, tuple(inputs), trainable, origin=str(entry.get("class_name"))))
@@ -341,8 +384,10 @@ def model_from_config(config: dict, path: str = "<config>") -> ImportedModel:
 def _fold_helper_pads(layers: list[ImportedLayer]) -> None:
     """netspec's Keras target writes ``conv2d(..., padding=1)`` as ``X_pad`` (ZeroPadding2D) + ``X``: one layer again.
 
-    Only a zero-padding layer named exactly after its one reader, which pads
-    'valid', is folded, so the names of other models are all kept.
+    Only a zero-padding layer marked as netspec's helper (``trainable=False``,
+    meaningless on a layer without weights) and named exactly after its one
+    reader, which pads 'valid', is folded; other models keep every layer
+    (EfficientNet's own ``stem_conv_pad`` stays).
     """
     readers: dict[str, list[ImportedLayer]] = {}
     for layer in layers:
@@ -350,7 +395,7 @@ def _fold_helper_pads(layers: list[ImportedLayer]) -> None:
             readers.setdefault(t, []).append(layer)
     drop = set()
     for layer in layers:
-        if not layer.op.startswith("zeropad") or not layer.name.endswith("_pad"):
+        if not layer.op.startswith("zeropad") or not layer.name.endswith("_pad") or layer.trainable:
             continue
         users = readers.get(layer.name, [])
         if len(users) != 1 or users[0].name != layer.name[:-4] or users[0].inputs != (layer.name,):
@@ -362,6 +407,7 @@ def _fold_helper_pads(layers: list[ImportedLayer]) -> None:
         user.args = {k: user.args[k] for k in _arg_names(user.op) + ["name", "trainable"] if k in user.args}
         user.inputs = layer.inputs
         drop.add(layer.name)
+        layer.trainable = True
     layers[:] = [layer for layer in layers if layer.name not in drop]
 
 

@@ -252,7 +252,10 @@ def write_items(items: list[ImportedLayer | Call], entry: str | None, namer: _Na
             if not it.trainable:
                 args["trainable"] = False
             if OPS[it.op].merge:
-                operands = ", ".join(var_for(t) for t in it.inputs)
+                numbers = dict(args.pop("constants", ()))  # number operands, by position
+                tensors = iter(it.inputs)
+                operands = ", ".join(value_source(numbers[i]) if i in numbers else var_for(next(tensors))
+                                     for i in range(len(it.inputs) + len(numbers)))
                 call = layer_call(it.op, args)
                 call = call.replace("(", f"({operands}, " if call[-2:] != "()" else f"({operands}", 1)
                 stmt = Statement(call)

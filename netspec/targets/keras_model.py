@@ -282,8 +282,10 @@ def _explicit_pad(node: Node, x: Any, padding: Any, data_format: str, ctx: _Cont
     if isinstance(padding, str):
         return x, padding
     layer = getattr(ctx.layers, f"ZeroPadding{len(padding)}D")
+    # trainable=False (it has no weights, so it changes nothing) marks the layer as netspec's helper:
+    # `netspec import` folds it back into the layer's explicit padding.
     pad = layer(padding=padding[0] if len(padding) == 1 else padding, data_format=data_format,
-                name=ctx.helper_name(f"{node.name}_pad"))
+                name=ctx.helper_name(f"{node.name}_pad"), trainable=False)
     return pad(x), "valid"
 
 
