@@ -318,8 +318,9 @@ def run(file: str, inputs: tuple[str, ...], output: str, network: str | None, we
     _check_output(output, (".npy", ".npz"), "outputs", file, *(_input_file(v) for v in inputs), weights)
     net = _load(file, network)
     from .targets.numpy_exec import run_cli
+    from .targets.weights import load_weights
 
-    run_cli(net, list(inputs), output, weights=weights, seed=seed)
+    run_cli(net, list(inputs), output, weights=load_weights(net, weights) if weights else None, seed=seed)
 
 
 def _input_file(value: str) -> str:

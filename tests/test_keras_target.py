@@ -624,7 +624,7 @@ def test_spatial_weights_round_trip_through_a_keras_file(features: dict[str, Net
     weights = _random_weights(net, seed=3)
     path = tmp_path / f"{name}.keras"
     km.compile_keras(net, path, weights=_save(weights, tmp_path / "w.npz"))
-    back = km.weights_from_keras(path, net)
+    back = km.weights_from_keras(net, path)
     assert set(back) == set(weights)
     for key, value in weights.items():
         np.testing.assert_array_equal(back[key], value, err_msg=key)
@@ -633,5 +633,5 @@ def test_spatial_weights_round_trip_through_a_keras_file(features: dict[str, Net
 def _save(weights: dict[str, np.ndarray], path: Path) -> Path:
     from netspec.targets.weights import save_weights
 
-    save_weights(path, weights)
+    save_weights(weights, path)
     return path

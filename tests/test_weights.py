@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -243,22 +242,26 @@ def test_unreadable_weights_are_a_clear_error(net, tmp_path):
         load_weights(net, tmp_path / "junk.npz")
 
 
-def test_keras_files_go_through_the_keras_target(net, tmp_path, monkeypatch):
-    calls = []
+@pytest.mark.keras
+def test_keras_files_are_read_as_data_by_the_importer(net, tmp_path):
+    """--weights model.keras reads the archive with h5py (no TensorFlow), to the same arrays Keras holds."""
+    pytest.importorskip("keras")
+    import subprocess
 
-    def weights_from_keras(network, path):
-        calls.append(path)
-        return {k: v.astype(np.float64) for k, v in init_weights(network, seed=5).items()}
+    from netspec.targets.keras_model import compile_keras, weights_from_keras
 
-    fake = types.ModuleType("netspec.targets.keras_model")
-    fake.weights_from_keras = weights_from_keras
-    monkeypatch.setitem(sys.modules, "netspec.targets.keras_model", fake)
-    import netspec.targets
-
-    monkeypatch.setattr(netspec.targets, "keras_model", fake, raising=False)
-    out = load_weights(net, str(tmp_path / "model.keras"))
-    assert calls == [str(tmp_path / "model.keras")]
-    assert out["fc/bias"].dtype == np.float32  # validated and converted like any weights
+    path = tmp_path / "model.keras"
+    compile_keras(net, path, seed=5)
+    got = load_weights(net, str(path))
+    want = weights_from_keras(net, str(path))
+    assert sorted(got) == sorted(want)
+    for key in got:
+        np.testing.assert_array_equal(got[key], want[key])
+        assert got[key].dtype == np.float32
+    code = ("import sys, netspec; from netspec.targets.weights import load_weights; "
+            "net = netspec.load_source(sys.argv[2]); load_weights(net, sys.argv[1]); "
+            "sys.exit('tensorflow' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code, str(path), SPEC], timeout=120).returncode == 0
 
 
 # --- the compile command ----------------------------------------------------------------------------------------

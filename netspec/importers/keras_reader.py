@@ -35,7 +35,8 @@ from typing import Any
 from .keras_layers import convert_layer
 from .model import ImportedInput, ImportedLayer, ImportedModel, ImportProblem
 
-__all__ = ["MAX_CONFIG_BYTES", "MAX_WEIGHT_BYTES", "read_keras", "read_keras_weights", "snake_case"]
+__all__ = ["MAX_CONFIG_BYTES", "MAX_WEIGHT_BYTES", "keras_file_weights", "read_keras", "read_keras_weights",
+           "snake_case"]
 
 #: Largest ``config.json`` read (a real CNN's is well under 10 MB).
 MAX_CONFIG_BYTES = 64 * 2**20
@@ -462,4 +463,41 @@ def _legacy_layer_weights(path: str, group: Any, name: str) -> list[Any]:
             out.append(_read_dataset(path, g[f"{name}/{wname}"], f"{name}/{wname}"))
         else:
             raise ImportProblem(path, [(f"layer {name!r}", f"weight {wname!r} is listed but missing")], "E603")
+    return out
+
+
+def keras_file_weights(net: Any, path: str | os.PathLike) -> dict[str, Any]:
+    """The weights of a ``.keras``/``.h5`` file for a checked network, matched by layer name.
+
+    Reads the archive as data (no TensorFlow); each layer's arrays, in Keras
+    order, go to the network's weights of the layer with that name.  A layer
+    the network needs and the file lacks, or a count that differs, is E601.
+    """
+    from ..core.diagnostics import Diagnostic, NetspecError
+
+    path = os.fspath(path)
+    try:
+        model = read_keras(path)
+        read_keras_weights(path, model)
+    except ImportProblem as err:
+        raise NetspecError([Diagnostic.error(err.code, f"cannot read weights {os.path.basename(path)}: {w}: {m}")
+                            for w, m in err.problems]) from None
+    by_name = {layer.name: layer for layer in model.layers}
+    out: dict[str, Any] = {}
+    errors = []
+    for node in net.graph.nodes:
+        specs = net.layers[node.name].weights
+        if not specs:
+            continue
+        layer = by_name.get(node.name)
+        arrays = layer.weights if layer is not None else None
+        if arrays is None or len(arrays) != len(specs):
+            have = "no such layer" if layer is None else f"{len(arrays or [])} weight(s)"
+            errors.append(Diagnostic.error("E601", f"layer {node.name!r} needs {len(specs)} weight(s) "
+                                           f"({', '.join(s.name for s in specs)}); {os.path.basename(path)} has {have}"))
+            continue
+        for spec, array in zip(specs, arrays):
+            out[f"{node.name}/{spec.name}"] = array
+    if errors:
+        raise NetspecError(errors)
     return out

@@ -41,6 +41,11 @@ def compile_target(net: Any, target: str, output: str | os.PathLike, *, weights:
     need_path("compile_target(net, target, output, *, weights=None, seed=0, opset=None)", output)
     need_weights("compile_target(net, target, output, *, weights=None, seed=0, opset=None)", weights,
                  paths=True, optional=True)
+    if isinstance(weights, (str, os.PathLike)):
+        # Read once here (a .keras file through the importer's reader), not once per target.
+        from .weights import load_weights
+
+        weights = load_weights(net, weights)
     if target == "numpy":
         from .numpy_exec import compile_numpy
 

@@ -204,10 +204,11 @@ def load_weights(net: NetworkReport, path: str | os.PathLike) -> dict[str, np.nd
     need_net("load_weights(net, path)", net)
     need_path("load_weights(net, path)", path)
     path = os.fspath(path)
-    if path.endswith(".keras"):
-        from .keras_model import weights_from_keras
+    if path.endswith((".keras", ".h5")):
+        # One reader for .keras files: the importer's, which reads the archive as data (no TensorFlow).
+        from ..importers.keras_reader import keras_file_weights
 
-        return validate_weights(net, weights_from_keras(net, path), os.path.basename(path))
+        return validate_weights(net, keras_file_weights(net, path), os.path.basename(path))
     from ..core.fileio import content_problem
 
     problem = content_problem(path, "npz")
@@ -244,9 +245,9 @@ def save_weights(weights: Mapping[str, np.ndarray], path: str | os.PathLike) -> 
         raise NetspecError([Diagnostic.error("E603", f"cannot write weights {os.fspath(path)}: {err}")]) from None
 
 
-def resolve_weights(net: NetworkReport, path: str | os.PathLike | None = None, seed: int = 0
+def resolve_weights(net: NetworkReport, path: str | os.PathLike | Mapping[str, Any] | None = None, seed: int = 0
                     ) -> dict[str, np.ndarray]:
-    """The weights to use: those in ``path`` when given, else fresh ones from ``seed``.
+    """The weights to use: those in ``path`` (a file, or a dict already read) when given, else fresh ones from ``seed``.
 
     >>> import netspec
     >>> net = netspec.load_source("network n { input x: [3]\\n dense(2) }")
@@ -255,4 +256,6 @@ def resolve_weights(net: NetworkReport, path: str | os.PathLike | None = None, s
     """
     if path is None:
         return init_weights(net, seed)
+    if isinstance(path, Mapping):  # already read (the command line reads a file once, for every target)
+        return validate_weights(net, path)
     return load_weights(net, path)
