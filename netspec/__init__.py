@@ -18,10 +18,10 @@ Importing netspec loads neither NumPy, TensorFlow nor ONNX; the targets
 load them when asked for.
 """
 
-from ._dccache import cached_dataclasses
+from ._dccache import cached_dataclasses as _cached_dataclasses
 
 # The dataclasses' generated methods come precompiled (see netspec/_dccache.py).
-with cached_dataclasses():
+with _cached_dataclasses():
     from .core.check import GraphChecker, LayerInfo, NetworkReport, check_graph
     from .core.diagnostics import CODES, Diagnostic, NetspecError, Note
     from .core.ir import Dim, Graph, Input, Node, Shape
