@@ -168,7 +168,9 @@ def test_inference_peak_within_ten_percent_of_the_executor(path: Path, size: tup
 FIXTURES = sorted((ROOT / "tests/fixtures/analysis").glob("*.net"))
 
 
-@pytest.mark.parametrize("path", [p for p in SPECS if p.stem not in ("resnet50", "vgg16") and not p.stem.startswith("unet")]
+# efficientnet.net holds B0-B7 (B7 at 600x600): too slow to run here; efficientnetb0.net stands for it.
+@pytest.mark.parametrize("path", [p for p in SPECS if p.stem not in ("resnet50", "vgg16", "efficientnet")
+                                  and not p.stem.startswith("unet")]
                          + FIXTURES,
                          ids=lambda p: p.stem)
 def test_inference_peak_on_every_spec(path: Path) -> None:

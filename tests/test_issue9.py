@@ -258,8 +258,8 @@ def test_item16_cr_only_line_endings_are_line_endings(work: Path) -> None:
 @pytest.mark.parametrize(("command", "bad", "text"), [
     (["run", "one.net", "-i", "x.npy", "-w", "BAD", "-o", "y.npy"], "g.npz", "not an .npz file"),
     (["run", "one.net", "-i", "BAD", "-o", "y.npy"], "g.npy", "not a .npy file"),
-    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "g.keras", "not a .keras file"),
-    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "z.keras", "not a .keras file"),
+    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "g.keras", "not a .keras"),
+    (["compile", "one.net", "-t", "numpy", "-w", "BAD", "-o", "w.npz"], "z.keras", "not a .keras"),
     (["train", "one.net", "-d", "BAD", "-o", "m.keras"], "g.npz", "not an .npz file"),
 ])
 def test_item16_files_of_the_wrong_kind_say_so(work: Path, command: list[str], bad: str, text: str) -> None:
@@ -466,3 +466,27 @@ def test_item18_swapped_arguments_are_clear_type_errors(tmp_path: Path) -> None:
         with pytest.raises(TypeError) as err:
             call()
         assert signature in str(err.value) and "network first" in str(err.value)
+
+
+def test_item15_pointwise_dense_and_patchify_conv_are_intended() -> None:
+    convnext = netspec.check_source("""network c {
+    input x: [32, 32, 3]
+    stem = conv2d(16, 4, strides=4)
+    y = depthwise_conv2d(7, padding='same') -> dense(64, activation='gelu') -> dense(16)
+    add(stem, y)
+    global_avgpool2d()
+    dense(10)
+}""")
+    assert [d.code for d in convnext.all_diagnostics] == []
+    forgotten = netspec.check_source("network f {\n input x: [8, 8, 3]\n conv2d(4, 3)\n dense(16)\n dense(10)\n}\n")
+    assert [d.code for d in forgotten.all_diagnostics] == ["W102", "W102"]
+    even = netspec.check_source("network e {\n input x: [8, 8, 3]\n conv2d(4, 2, strides=1)\n}\n")
+    assert [d.code for d in even.all_diagnostics] == ["W103"]
+
+
+def test_item15_every_spec_passes_strict() -> None:
+    # The specs of issue 9's time (new specs have their own tests).
+    for name in ['autoencoder.net', 'c3d.net', 'cifar10.net', 'convnext_tiny.net', 'detector.net', 'efficientnetb0.net', 'image_metadata.net', 'lenet5.net', 'mnist.net', 'mobilenetv2.net', 'mobilenetv3small.net', 'nasnet.net', 'resnet18.net', 'resnet50.net', 'tcn1d.net', 'unet.net', 'unet_valid.net', 'vgg16.net']:
+        spec = SPECS / name
+        report = netspec.check_file(spec)
+        assert [d.render() for d in report.all_diagnostics] == [], spec.name

@@ -73,6 +73,9 @@ def keras() -> Any:
 # (spec, network) -> the keras.applications builder and its arguments
 APPLICATIONS: dict[tuple[str, str], tuple[str, dict]] = {
     ("nasnet.net", "nasnet_mobile"): ("NASNetMobile", {}),
+    **{("efficientnet.net", f"efficientnet_b{i}"): (f"EfficientNetB{i}", {}) for i in range(8)},
+    ("mobilenetv3.net", "mobilenetv3_small"): ("MobileNetV3Small", {"input_shape": (224, 224, 3)}),
+    ("mobilenetv3.net", "mobilenetv3_large"): ("MobileNetV3Large", {"input_shape": (224, 224, 3)}),
 }
 
 
@@ -83,6 +86,17 @@ def test_matches_keras_applications(key: tuple[str, str], keras: Any) -> None:
     builder, kwargs = APPLICATIONS[key]
     model = getattr(keras.applications, builder)(weights=None, **kwargs)
     assert_same_layers(netspec.load(SPECS / spec, network), model)
+
+
+def test_efficientnet_is_one_recipe() -> None:
+    text = (SPECS / "efficientnet.net").read_text()
+    assert len(text.splitlines()) < 120
+    assert "fn round_filters" in text and "fn round_repeats" in text and "for (stage" in text
+    report = netspec.check_file(SPECS / "efficientnet.net")
+    assert [n.name for n in report.networks] == [f"efficientnet_b{i}" for i in range(8)]
+    # keras.applications' published totals
+    assert [n.total_params for n in report.networks] == [
+        5_330_571, 7_856_239, 9_177_569, 12_320_535, 19_466_823, 30_562_527, 43_265_143, 66_658_687]
 
 
 def test_nasnet_cells_are_not_unrolled() -> None:

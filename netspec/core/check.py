@@ -24,7 +24,7 @@ from typing import Any
 
 from .diagnostics import Diagnostic, NetspecError, Note
 from .ir import Graph, Input, Node, Shape
-from .lints import covered_by_sibling, refine_warnings
+from .lints import covered_by_sibling, dense_is_pointwise, refine_warnings
 from .ops import OPS, ShapeError, WeightSpec
 from .ops_layers import glu_shape
 
@@ -413,7 +413,7 @@ class GraphChecker:
                 diag = Diagnostic.warning(
                     code, message, node.arg_span(arg) if arg else node.span,
                     [Note("in the block called here", s) for s in reversed(node.call_sites)])
-                if code == "W104":  # a projection's sibling may read what it skips: known at the end
+                if code in ("W102", "W104"):  # known only with the whole graph: see core/lints.py
                     self.deferred.append((node, diag))
                 else:
                     self.diagnostics.append(diag)
@@ -430,7 +430,9 @@ class GraphChecker:
         """
         outs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
         diags = list(extra) + self.diagnostics
-        diags += [d for node, d in self.deferred if not covered_by_sibling(node, self.nodes, self.producers)]
+        diags += [d for node, d in self.deferred
+                  if not (covered_by_sibling(node, self.nodes, self.producers) if d.code == "W104"
+                          else dense_is_pointwise(node, self.nodes))]
         for output in outs:
             if output not in self.shapes:
                 diags.append(Diagnostic.error("E203", f"unknown output tensor {output!r}", span))

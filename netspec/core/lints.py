@@ -10,6 +10,13 @@ some mistakes show only in context; :class:`GraphChecker` asks this module:
 - **W102** (``dense`` on a tensor of rank above 2) is dropped when every
   axis but the last has size 1: squeeze-and-excite's ``dense`` on
   ``(1, 1, C)`` is a per-vector layer, not a forgotten ``flatten``.
+- **W102** is also dropped for a ``dense`` whose result meets a merge, a
+  window op or a global op on its way to the outputs (ConvNeXt's pointwise
+  ``dense`` between a depthwise conv and a residual ``add``): a forgotten
+  ``flatten`` reaches an output through per-position layers only.  This
+  one waits for the whole graph (:func:`dense_is_pointwise`).
+- **W103** (an even kernel) is dropped when the kernel equals the stride:
+  the conv cuts the input into whole patches (ConvNeXt's stem).
 - **W104** (a stride larger than the window skips cells) is dropped for a
   projection whose sibling branch reads every cell it skips: a strided
   ``1x1`` shortcut added to a path that reads the same input with windows
@@ -38,7 +45,7 @@ from typing import Any
 from .ir import Node, Shape
 from .ops import OPS
 
-__all__ = ["AXIS_DEFAULT_OPS", "covered_by_sibling", "refine_warnings"]
+__all__ = ["AXIS_DEFAULT_OPS", "covered_by_sibling", "dense_is_pointwise", "refine_warnings"]
 
 #: Ops whose ``axis`` defaults to -1 as in Keras and which act along it (W106 in a channels_first network).
 AXIS_DEFAULT_OPS = ("batchnorm", "concat", "softmax", "log_softmax", "layernorm", "groupnorm", "unit_normalization",
@@ -115,6 +122,8 @@ def refine_warnings(node: Node, attrs: Any, in_shapes: Sequence[Shape], warns: l
             continue
         if code == "W102" and in_shapes and _per_vector(in_shapes[0]):
             continue
+        if code == "W103" and _patchify(attrs):
+            continue
         out.append((code, message, arg))
     if data_format == "channels_first" and node.op in AXIS_DEFAULT_OPS and node.span is not None:
         given = {name for name, _ in node.arg_spans}
@@ -125,6 +134,40 @@ def refine_warnings(node: Node, attrs: Any, in_shapes: Sequence[Shape], warns: l
                         f"network is the last spatial axis, not the channels; write axis=1 for the channels "
                         f"(or axis=-1 to keep it and silence this)", None))
     return out
+
+
+def _patchify(attrs: Any) -> bool:
+    """A conv whose even kernel equals its stride cuts the input into whole patches (ConvNeXt's stem
+    and downsampling): no half-cell shift between patches, so W103 does not apply."""
+    size = getattr(attrs, "kernel_size", None)
+    strides = getattr(attrs, "strides", None)
+    if not size or not strides or len(size) != len(strides):
+        return False
+    return all(k % 2 == 1 or k == s for k, s in zip(size, strides))
+
+
+def dense_is_pointwise(node: Node, nodes: Sequence[Node]) -> bool:
+    """True when a ``dense`` on a tensor of rank above 2 is a per-position layer by design: its
+    result meets a merge, a window op or a global op (flatten, a global pool) on the way to the
+    outputs, as ConvNeXt's pointwise ``dense`` does.  A forgotten ``flatten`` shows as a ``dense``
+    whose result reaches an output through per-position layers only.
+    """
+    consumers: dict[str, list[Node]] = {}
+    for n in nodes:
+        for t in n.inputs:
+            consumers.setdefault(t, []).append(n)
+    stack, seen = [node.name], set()
+    while stack:
+        name = stack.pop()
+        for user in consumers.get(name, []):
+            if user.name in seen:
+                continue
+            seen.add(user.name)
+            opdef = OPS.get(user.op)
+            if opdef is None or opdef.merge or opdef.rf != "identity" or user.op in ("reshape", "permute"):
+                return True
+            stack.append(user.name)
+    return False
 
 
 def _skipped_axes(node: Node) -> list[int]:
