@@ -2,9 +2,12 @@
 
 1. ResNet-50, whole process each:
    - the Keras route: import keras, build keras.applications.ResNet50, summary();
-   - the fastest peer: `python -m nnef.validate shared/peers/resnet50.nnef --shapes`;
-   - `netspec check specs/resnet50.net`.
-   Prints medians and the ratios (goals: Keras/netspec >= 20, netspec/NNEF <= 1.25).
+   - the fastest peer: `python -m nnef.validate shared/peers/resnet50.nnef --shapes`
+     (`pip install nnef`, or the `bench` extra);
+   - `netspec check specs/resnet50.net`, and `netspec check specs/convnext_tiny.net`.
+   netspec and NNEF run interleaved (one run of each per round) so that a shared machine's
+   load falls on both alike. Prints medians and the ratios (goals: Keras/netspec >= 20,
+   netspec/NNEF <= 1.25, ConvNeXtTiny/ResNet-50 per layer <= 1.25).
 2. ConvNeXtTiny against ResNet-50: `netspec.check_file` time per layer, in one process
    (median of --runs), and the ratio (goal <= 1.25).
 3. Scaling: plain nets of 500, 5,000 and 50,000 3x3 conv layers (64 channels, 'same',
@@ -12,7 +15,7 @@
    (in the style of shared/peers/plain200.nnef). Prints each time, time per layer,
    and the 50,000/5,000 ratio (linear growth means about 10).
 
-Run: .venv/bin/python bench/bench_check.py [--runs 7] [--skip-keras]
+Run: .venv/bin/python bench/bench_check.py [--runs 7] [--skip-keras] [--skip-scaling]
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+#: The shared folder with peers/resnet50.nnef: beside the checkout (/work/main -> /work/shared),
+#: inside it, or two levels up (a worktree such as /work/wt/NAME); --peers names it otherwise.
+SHARED = next((d for d in (ROOT.parent / "shared", ROOT / "shared", ROOT.parent.parent / "shared")
+               if (d / "peers" / "resnet50.nnef").exists()), ROOT.parent / "shared")
 PY = sys.executable
 
 
@@ -37,17 +43,39 @@ def netspec_cmd() -> list[str]:
     return [str(script)] if script.exists() else [PY, "-m", "netspec.cli"]
 
 
+def _once(cmd: list[str], env: dict | None = None) -> float:
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    elapsed = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
 def wall(cmd: list[str], runs: int, env: dict | None = None) -> float:
     """Median wall time of a whole process, after one warm-up run (file cache, Lark cache)."""
     subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, check=False)
-    times = []
+    return statistics.median(_once(cmd, env) for _ in range(runs))
+
+
+def interleaved(cmds: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    """Wall times of whole processes, one run of each command per round, after a warm-up round:
+    on a shared machine the load then falls on every command alike."""
+    for cmd in cmds.values():
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    times: dict[str, list[float]] = {name: [] for name in cmds}
     for _ in range(runs):
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-        times.append(time.perf_counter() - t)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
-    return statistics.median(times)
+        for name, cmd in cmds.items():
+            times[name].append(_once(cmd))
+    return times
+
+
+def layers(spec: Path) -> int:
+    """The number of layers (graph nodes) of the spec's first network."""
+    code = "import sys, netspec; print(len(netspec.check_file(sys.argv[1]).networks[0].graph.nodes))"
+    out = subprocess.run([PY, "-c", code, str(spec)], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    return int(out.stdout)
 
 
 def plain_net(n: int) -> str:
@@ -77,21 +105,48 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--skip-keras", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true", help="Skip the 500/5,000/50,000-layer nets.")
+    parser.add_argument("--peers", type=Path, default=SHARED / "peers", help="Folder with resnet50.nnef.")
     args = parser.parse_args()
+    # Time this checkout's netspec, whatever netspec the interpreter has installed.
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     # Measure netspec as installed: pip byte-compiles a package when it installs it, but an
     # editable checkout under PYTHONDONTWRITEBYTECODE=1 would recompile every module each run.
+    # Likewise the table of precompiled dataclass methods (netspec/_dccache.py), which the first
+    # run writes beside the bytecode where bytecode may be written: one run without
+    # PYTHONDONTWRITEBYTECODE writes it here (the timed runs keep this shell's environment).
     subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "netspec")], check=True)
+    subprocess.run(netspec_cmd() + ["check", str(ROOT / "specs" / "resnet50.net")], stdout=subprocess.DEVNULL,
+                   env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, check=True)
     has_nnef = subprocess.run([PY, "-c", "import nnef"], capture_output=True).returncode == 0
+    if not has_nnef:
+        print("(the NNEF parser is missing: pip install nnef, or pip install '.[bench]')")
 
-    print(f"python: {PY}")
-    print("== ResNet-50, whole process, median of", args.runs, "runs ==")
-    ours = wall(netspec_cmd() + ["check", str(ROOT / "specs" / "resnet50.net")], args.runs)
-    print(f"netspec check specs/resnet50.net       {ours:8.3f} s")
+    resnet, convnext = ROOT / "specs" / "resnet50.net", ROOT / "specs" / "convnext_tiny.net"
+    print(f"python: {PY}  (PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '(unset)')})")
+    print("== ResNet-50, whole process, median of", args.runs, "interleaved runs ==")
+    cmds = {"netspec": netspec_cmd() + ["check", str(resnet)]}
     if has_nnef:
-        nnef_t = wall([PY, "-m", "nnef.validate", str(SHARED / "peers" / "resnet50.nnef"), "--shapes"], args.runs)
-        print(f"nnef.validate resnet50.nnef --shapes   {nnef_t:8.3f} s")
-        print(f"netspec / NNEF = {ours / nnef_t:.2f}  (goal <= 1.25)")
+        cmds["nnef"] = [PY, "-m", "nnef.validate", str(args.peers / "resnet50.nnef"), "--shapes"]
+    if convnext.exists():
+        cmds["convnext"] = netspec_cmd() + ["check", str(convnext)]
+    times = interleaved(cmds, args.runs)
+    ours = statistics.median(times["netspec"])
+    print(f"netspec check specs/resnet50.net       {ours:8.3f} s   (min {min(times['netspec']):.3f})")
+    if has_nnef:
+        nnef_t = statistics.median(times["nnef"])
+        print(f"nnef.validate resnet50.nnef --shapes   {nnef_t:8.3f} s   (min {min(times['nnef']):.3f})")
+        ratios = sorted(a / b for a, b in zip(times["netspec"], times["nnef"]))
+        print(f"netspec / NNEF = {ours / nnef_t:.2f}  (goal <= 1.25; run by run: median "
+              f"{statistics.median(ratios):.2f}, range {ratios[0]:.2f}-{ratios[-1]:.2f})")
+    if convnext.exists():
+        n_res, n_cnx = layers(resnet), layers(convnext)
+        t_cnx = statistics.median(times["convnext"])
+        print(f"netspec check specs/convnext_tiny.net  {t_cnx:8.3f} s   (min {min(times['convnext']):.3f})")
+        print(f"whole process per layer: ResNet-50 {n_res} layers {1e3 * ours / n_res:.2f} ms/layer, "
+              f"ConvNeXtTiny {n_cnx} layers {1e3 * t_cnx / n_cnx:.2f} ms/layer, "
+              f"ratio {(t_cnx / n_cnx) / (ours / n_res):.2f}  (goal <= 1.25)")
     if not args.skip_keras:
         code = ("import keras; m = keras.applications.ResNet50(weights=None); "
                 "m.summary(print_fn=lambda *a, **k: None)")
@@ -116,6 +171,8 @@ def main() -> None:
     print(f"ConvNeXtTiny  {n_cnx:4d} layers {t_cnx:7.3f} s ({1e6 * t_cnx / n_cnx:7.1f} us/layer)")
     print(f"ConvNeXtTiny / ResNet-50 per layer = {(t_cnx / n_cnx) / (t_res / n_res):.2f}  (goal <= 1.25)")
 
+    if args.skip_scaling:
+        return
     print("\n== scaling: plain nets of N conv layers, whole process ==")
     tmp = Path(tempfile.mkdtemp(prefix="netspec-bench-"))
     try:

@@ -18,13 +18,17 @@ Importing netspec loads neither NumPy, TensorFlow nor ONNX; the targets
 load them when asked for.
 """
 
-from .core.check import GraphChecker, LayerInfo, NetworkReport, check_graph
-from .core.diagnostics import CODES, Diagnostic, NetspecError, Note
-from .core.ir import Dim, Graph, Input, Node, Shape
-from .core.ops import OPS, OpDef, WeightSpec, canonical_op
-from .core.source import Source, Span
-from .frontend.elaborate import FileReport, check_file, check_source, load, load_source
-from .frontend.printer import to_source
+from ._dccache import cached_dataclasses as _cached_dataclasses
+
+# The dataclasses' generated methods come precompiled (see netspec/_dccache.py).
+with _cached_dataclasses():
+    from .core.check import GraphChecker, LayerInfo, NetworkReport, check_graph
+    from .core.diagnostics import CODES, Diagnostic, NetspecError, Note
+    from .core.ir import Dim, Graph, Input, Node, Shape
+    from .core.ops import OPS, OpDef, WeightSpec, canonical_op
+    from .core.source import Source, Span
+    from .frontend.elaborate import FileReport, check_file, check_source, load, load_source
+    from .frontend.printer import to_source
 
 __version__ = "0.1.0"
 

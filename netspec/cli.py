@@ -195,8 +195,11 @@ def _analysis_setup(kwargs: dict[str, Any]) -> tuple[Any, Any]:
 def check(file: str, network: str | None, fmt: str, strict: bool, summary: bool, silence: tuple[str, ...],
           input_shape: str | None, explain: str | None, **analysis: Any) -> None:
     """Parse and check FILE: shapes, parameter counts, MACs, FLOPs, receptive fields, memory."""
-    from .analysis.report import format_summary, format_table, to_json
-    from .frontend.elaborate import check_file
+    from ._dccache import cached_dataclasses
+
+    with cached_dataclasses():  # the analysis modules' dataclasses come precompiled too
+        from .analysis.report import format_summary, format_table, to_json
+        from .frontend.elaborate import check_file
 
     options, budgets = _analysis_setup(analysis)
 

@@ -211,6 +211,13 @@ network cf_conv_activations {
     add(3, t)
 }
 """, (4, 6, 6)),
+    "unknown_sizes": ("""
+network unknown_sizes {
+    input x: [?, ?, 4]
+    groupnorm(2) -> layernorm() -> prelu(shared_axes=(1, 2)) -> unit_normalization(axis=(1, 2))
+    sparsemax(axis=1) -> sparsemax() -> log_softmax(axis=2) -> add(1)
+}
+""", (6, 5, 4)),
     "noise_1d_3d": ("""
 network noise_1d_3d {
     input x: [4, 3, 5, 2]

@@ -23,7 +23,6 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from . import argtypes as at
@@ -749,6 +748,8 @@ def _transpose_warnings(op: str):
 
 def _transpose_window(a: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     # Each output cell reads ceil(K/S) input cells; a step of one output cell is 1/S input cells.
+    from fractions import Fraction  # here, not at the top: most nets never need it (start-up time)
+
     return (tuple(-(-effective_window(k, d) // s) for k, d, s in zip(a.kernel_size, a.dilation_rate, a.strides)),
             tuple(Fraction(1, s) for s in a.strides))
 
@@ -818,6 +819,8 @@ def _upsampling_infer(op: str, n: int):
 
 
 def _upsampling_window(a: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    from fractions import Fraction  # see _transpose_window
+
     reach = 1 if getattr(a, "interpolation", "nearest") in ("nearest", "area") else 2
     return (reach,) * len(a.size), tuple(Fraction(1, s) for s in a.size)
 
