@@ -320,6 +320,13 @@ def test_trainable_false_moves_counts() -> None:
     assert [n.trainable for n in net.graph.nodes] == [False, True, False]
 
 
+def test_trainable_in_a_default() -> None:
+    net = _check("network n {\n input x: [4]\n default dense(trainable=false)\n dense(3)\n"
+                 " dense(2, trainable=true)\n}\n")
+    assert net.ok and [n.trainable for n in net.graph.nodes] == [False, True]
+    assert net.params == (3 * 2 + 2, 4 * 3 + 3)
+
+
 @pytest.mark.keras
 def test_trainable_false_reaches_keras(keras: Any) -> None:
     from netspec.targets.keras_model import to_keras
