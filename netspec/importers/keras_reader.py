@@ -180,6 +180,26 @@ def _tensors(value: Any, shapes: dict | None = None) -> Iterator[tuple[str, int,
             yield from _tensors(v, shapes)
 
 
+def _netspec_layer(entry: dict) -> dict:
+    """netspec's own two Keras layers as the Keras class each stands for.
+
+    ``NumberMerge(op, operands)`` (a merge with number operands, ``None`` for
+    each tensor) becomes that merge called with the numbers;
+    ``ActivationWithArgs(activation, arguments)`` becomes the activation's
+    own op with its arguments.
+
+    >>> _netspec_layer({"class_name": "NumberMerge", "config": {"name": "m", "op": "add", "operands": [None, 3.0]}})
+    {'class_name': 'add', 'config': {'name': 'm'}, 'numbers': ((1, 3.0),)}
+    """
+    cfg = dict(entry.get("config", {}))
+    if entry.get("class_name") == "NumberMerge":
+        operands = cfg.pop("operands", [])
+        numbers = tuple((i, float(v)) for i, v in enumerate(operands) if v is not None)
+        return {"class_name": cfg.pop("op", "add"), "config": cfg, "numbers": numbers}
+    arguments = cfg.pop("arguments", {}) or {}
+    return {"class_name": cfg.pop("activation", "linear"), "config": {**cfg, **arguments}}
+
+
 def _numbers(args: Any) -> tuple[tuple[int, float], ...]:
     """The number operands of a call, with their positions among all operands: ``[x, 3.0]`` -> ``((1, 3.0),)``.
 
@@ -333,11 +353,14 @@ class _Builder:
         self.names.add(name)
         if entry.get("class_name") == "CustomScaleLayer" and len(inputs) == 2:
             return self.custom_scale(entry, name, inputs)
+        if entry.get("class_name") in ("NumberMerge", "ActivationWithArgs"):
+            entry = _netspec_layer(entry)
         converted = convert_layer(entry, name)
         if isinstance(converted, str):
             self.problems.append((f"layer {name!r} ({entry.get('class_name')})", converted))
             return name
         op, args, trainable, fmt = converted
+        numbers = numbers or entry.get("numbers", ())
         if numbers:
             from ..core.ops import OPS
 
