@@ -246,6 +246,13 @@ def test_keras_round_trip_gives_the_same_report(spec: Path, tmp_path: Path) -> N
         assert back.report.params == net.params
 
 
+#: Specs whose ONNX graphs compose an op from several ONNX nodes (normalization and hard_sigmoid as
+#: Sub/Div/Clip, bilinear upsampling as Resize): importing those back is not supported, and must be
+#: a clear E701 naming the node (see docs/import.md).
+COMPOSED = {"autoencoder": "Resize", "convnext_tiny": "Div", "efficientnet": "Div", "efficientnetb0": "Div",
+            "mobilenetv3": "Div", "mobilenetv3small": "Div"}
+
+
 @pytest.mark.onnx
 @pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
 def test_onnx_round_trip_gives_onnxruntime_outputs(spec: Path, tmp_path: Path) -> None:
@@ -261,6 +268,12 @@ def test_onnx_round_trip_gives_onnxruntime_outputs(spec: Path, tmp_path: Path) -
             continue
         path = tmp_path / f"{name}.onnx"
         compile_onnx(net, path, seed=3)
+        if spec.stem in COMPOSED:
+            with pytest.raises(NetspecError) as err:
+                import_model(path, weights=True)
+            assert all(d.code == "E701" for d in err.value.diagnostics)
+            assert f"({COMPOSED[spec.stem]}): netspec has no layer for the ONNX op" in str(err.value)
+            continue
         back = import_model(path, weights=True)
         assert _layers(back.report) == _layers(net, _TRAINING_ONLY)
         shape = tuple(8 if d is None else d for d in net.input_shape)

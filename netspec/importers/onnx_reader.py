@@ -142,7 +142,9 @@ class _Reader:
     # --- helpers -----------------------------------------------------------------
 
     def layer_name(self, node: Any, fallback: str) -> str:
-        name = _name(node.name or (node.output[0] if node.output else fallback))
+        # netspec's export names a layer's value before its layout transpose 'LAYER/NCHW'.
+        raw = re.sub(r"/(NCHW|NHWC|NCW|NWC|NCDHW|NDHWC)$", "", node.name or "")
+        name = _name(raw or (node.output[0] if node.output else fallback))
         base, n = name, 1
         while name in self.names:
             name, n = f"{base}_{n}", n + 1
