@@ -44,8 +44,7 @@ Shape = tuple  # tuple[int | None, ...] without the batch axis
 KNOWN_BUGS: set[str] = set()
 
 ACTS = ["linear", "relu", "leaky_relu", "elu", "gelu", "selu", "sigmoid", "hard_sigmoid", "softmax", "softplus",
-        "softsign", "swish", "silu", "tanh", "relu6", "hard_swish", "mish", "celu", "log_sigmoid", "soft_shrink",
-        "squareplus", "sparse_plus", "sparse_sigmoid", "log_softmax", "sparsemax"]
+        "softsign", "swish", "silu", "tanh"]
 NAMED_ACT_OPS = ["gelu", "selu", "sigmoid", "hard_sigmoid", "softplus", "softsign", "swish", "tanh", "linear"]
 ALIASES = {
     "conv2d": ["conv2d", "Conv2D", "Convolution2D"],
@@ -517,6 +516,10 @@ def layer_op(w: _Writer, x: T) -> tuple[str, T] | None:
         a = w.pick(NEW_ACTS)
         w.features.add(f"act_{a}")
         return w.pick([f"activation('{a}')", f"{a}()"]), x
+    if kind == 13 and last is not None:
+        a = w.pick(NEW_ACTS)  # as a layer's activation=
+        w.features.add("new_act_argument")
+        return f"dense({last}, activation='{a}')", x
     if kind == 12:
         w.features.add("shrink_args")
         return w.pick(["celu(alpha=0.5)", "soft_shrink(0.2)", "hard_shrink(threshold=0.1)", "squareplus(b=1)",
@@ -901,7 +904,7 @@ def networks(draw: st.DrawFn, max_statements: int = 8) -> GenNet:
             kind = w.pick(["conv2d", "conv2d", "depthwise_conv2d", "separable_conv2d", "maxpool2d", "avgpool2d",
                            "zeropad2d", "batchnorm", "act", "residual", "concat", "se", "block", "repeat", "if",
                            "chain", "global", "flatten", "let", "for", "carry",
-                           "layers", "layers", "bcast"])
+                           "layers", "bcast"])
         else:
             kind = w.pick(["dense", "dense", "batchnorm", "act", "dense_res", "reshape", "flatten_1d", "layers"])
         line: str | None = None

@@ -211,6 +211,13 @@ network cf_conv_activations {
     add(3, t)
 }
 """, (4, 6, 6)),
+    "unknown_sizes": ("""
+network unknown_sizes {
+    input x: [?, ?, 4]
+    groupnorm(2) -> layernorm() -> prelu(shared_axes=(1, 2)) -> unit_normalization(axis=(1, 2))
+    sparsemax(axis=1) -> sparsemax() -> log_softmax(axis=2) -> add(1)
+}
+""", (6, 5, 4)),
     "noise_1d_3d": ("""
 network noise_1d_3d {
     input x: [4, 3, 5, 2]
@@ -311,6 +318,13 @@ def test_trainable_false_moves_counts() -> None:
     net = _check("network n {\n input x: [4]\n dense(3, trainable=false)\n dense(2)\n batchnorm(trainable=false)\n}\n")
     assert net.params == (3 * 2 + 2, 4 * 3 + 3 + 4 * 2)
     assert [n.trainable for n in net.graph.nodes] == [False, True, False]
+
+
+def test_trainable_in_a_default() -> None:
+    net = _check("network n {\n input x: [4]\n default dense(trainable=false)\n dense(3)\n"
+                 " dense(2, trainable=true)\n}\n")
+    assert net.ok and [n.trainable for n in net.graph.nodes] == [False, True]
+    assert net.params == (3 * 2 + 2, 4 * 3 + 3)
 
 
 @pytest.mark.keras

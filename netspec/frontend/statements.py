@@ -508,7 +508,8 @@ class NetworkElaborator(ExpressionEvaluator):
     def exec_default(self, stmt: S.DefaultStmt, scope: Scope) -> None:
         op = canonical_op(stmt.op)
         if op is not None:
-            names = [n for n in arg_names(OPS[op].attrs)]
+            # Every layer also takes trainable= (like name=, handled once for all ops).
+            names = [n for n in arg_names(OPS[op].attrs) if n != "constants"] + ["trainable"]
         elif stmt.op in self.unit.blocks:
             op = stmt.op
             names = [p.name for p in self.unit.blocks[op][0].params if not p.tensor]
@@ -680,7 +681,9 @@ class NetworkElaborator(ExpressionEvaluator):
         values = self.bind_args(call.name, names, positional, keyword)
         for key, entry in scope.defaults_for(op).items():
             if key == "trainable":
-                trainable = trainable or entry
+                if trainable is None:
+                    trainable = entry
+                    self.defaults_used.add(id(entry[1]))
             elif key != "constants" and key not in values:
                 values[key] = entry
                 self.defaults_used.add(id(entry[1]))

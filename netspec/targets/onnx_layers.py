@@ -35,7 +35,7 @@ from ..core.ops_layers import MERGE_OPS, NEW_ACTIVATION_OPS, merge_operands
 __all__ = ["EMITTED", "LOWERINGS", "install"]
 
 #: ONNX op types this module may emit besides those of :mod:`netspec.targets.onnx_model`.
-EMITTED = ("Celu", "CumSum", "Less", "LessOrEqual", "LogSoftmax", "Min", "PRelu", "Reciprocal", "ReduceMean", "ReduceSum",
+EMITTED = ("Celu", "CumSum", "Gather", "Shape", "Less", "LessOrEqual", "LogSoftmax", "Min", "PRelu", "Reciprocal", "ReduceMean", "ReduceSum",
            "Shrink", "Slice", "Sqrt", "TopK", "Unsqueeze", "Where")
 
 F32 = np.float32
@@ -111,7 +111,7 @@ def activate(builder: Any, node: Node, kind: str, x: str, out: str, axis: int, *
         above = step("Greater", [x, s(float(params["threshold"]))], "above")
         return b.emit("Where", [above, x, s(float(params["default_value"]))], out, doc)
     if kind == "glu":
-        half = int(params.get("half") or b.shapes[node.name][-1])
+        half = int(params["half"] if "half" in params else b.shapes[node.name][-1])
         ax = b.ints(f"{node.name}/axis", [axis])
         first = step("Slice", [x, b.ints(f"{node.name}/zero", [0]), b.ints(f"{node.name}/half", [half]), ax],
                      "first_half")
@@ -119,22 +119,28 @@ def activate(builder: Any, node: Node, kind: str, x: str, out: str, axis: int, *
                                 ax], "second_half")
         return b.emit("Mul", [first, step("Sigmoid", [second], "gate")], out, doc)
     if kind == "sparsemax":
-        n = int(params.get("size") or b.shapes[node.name][-1])
+        n = params["size"] if "size" in params else b.shapes[node.name][-1]  # None: known only at run time
         return _sparsemax(b, node, x, out, axis, n, step)
     return None
 
 
-def _sparsemax(b: Any, node: Node, x: str, out: str, axis: int, n: int, step: Callable[..., str]) -> str:
+def _sparsemax(b: Any, node: Node, x: str, out: str, axis: int, n: int | None, step: Callable[..., str]) -> str:
     """Keras 3's sparsemax: ``tau = (sum of the cumulative sums on the support - 1) / k``."""
     doc = _doc(node)
-    k = b.ints(f"{node.name}/k", [n])
+    if n:
+        k = b.ints(f"{node.name}/k", [n])
+    else:  # an unknown size: the runtime's
+        k = step("Gather", [step("Shape", [x], "shape"), b.ints(f"{node.name}/axis_index", [axis])], "k")
     srt = b.emit("TopK", [x, k], b.fresh(f"{node.name}/sorted"), doc, axis=axis, largest=1, sorted=1)
     b.nodes[-1].output.append(b.fresh(f"{node.name}/sorted_indices"))
     cum = step("CumSum", [srt, b.ints(f"{node.name}/axis", [axis])], "cumsum")
-    rank = len(b.shapes[node.name]) + 1
-    shape = [1] * rank
-    shape[axis] = n
-    r = b.const(f"{node.name}/r", np.arange(1, n + 1, dtype=F32).reshape(shape))
+    if n:
+        shape = [1] * (len(b.shapes[node.name]) + 1)
+        shape[axis] = n
+        r = b.const(f"{node.name}/r", np.arange(1, n + 1, dtype=F32).reshape(shape))
+    else:  # 1, 2, ..., n along the axis: the cumulative sum of ones
+        ones = step("Add", [step("Mul", [srt, b.scalar(0.0)], "zeros"), b.scalar(1.0)], "ones")
+        r = step("CumSum", [ones, b.ints(f"{node.name}/axis", [axis])], "r")
     bound = step("Div", [step("Sub", [cum, b.scalar(1.0)], "cum_minus1"), r], "bound")
     support = step("Greater", [step("Sub", [srt, bound], "margin"), b.scalar(0.0)], "support")
     axes = b.ints(f"{node.name}/axes", [axis])
