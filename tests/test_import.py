@@ -246,11 +246,9 @@ def test_keras_round_trip_gives_the_same_report(spec: Path, tmp_path: Path) -> N
         assert back.report.params == net.params
 
 
-#: Specs whose ONNX graphs compose an op from several ONNX nodes (normalization and hard_sigmoid as
-#: Sub/Div/Clip, bilinear upsampling as Resize): importing those back is not supported, and must be
-#: a clear E701 naming the node (see docs/import.md).
-COMPOSED = {"autoencoder": "Resize", "convnext_tiny": "Div", "efficientnet": "Div", "efficientnetb0": "Div",
-            "mobilenetv3": "Div", "mobilenetv3small": "Div"}
+#: Specs whose ONNX graphs compose an op from several ONNX nodes that the importer does not read back
+#: (normalization as Sub/Div): importing those must be a clear E701 naming the node (see docs/import.md).
+COMPOSED = {"convnext_tiny": "Div", "efficientnet": "Div", "efficientnetb0": "Div"}
 
 
 @pytest.mark.onnx

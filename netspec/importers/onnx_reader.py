@@ -216,6 +216,7 @@ class _Reader:
             self.names.add(name)
             self.inputs.append(ImportedInput(name, tuple(logical[1:]), self.fmt))
             self.values[inp.name] = _Tensor(name, perm, shape=(None, *logical[1:]))
+        self.find_hard_sigmoids()
         poisoned: set[str] = set()
         for node in self.ordered():
             if any(i in poisoned for i in node.input):
@@ -249,6 +250,45 @@ class _Reader:
             layer.weights = layer.weights or []
         model.load_weights = lambda m: None  # the weights came with the graph
         return model
+
+    def scalar(self, value: str) -> float | None:
+        t = self.values.get(value)
+        if t is None or t.const is None or np.asarray(t.const).size != 1:
+            return None
+        return float(np.asarray(t.const).reshape(-1)[0])
+
+    def find_hard_sigmoids(self) -> None:
+        """``relu6(x + 3) / 6`` (Add, Clip, Div by constants) is ``hard_sigmoid(x)``; times ``x``, ``hard_silu(x)``."""
+        producer = {o: n for n in self.graph.node for o in n.output}
+        readers: dict[str, list] = {}
+        for n in self.graph.node:
+            for i in n.input:
+                readers.setdefault(i, []).append(n)
+        self.hard: dict[str, tuple[str, str, str]] = {}  # output -> (activation, input, layer node name)
+        for div in self.graph.node:
+            if div.op_type != "Div" or len(div.input) != 2 or self.scalar(div.input[1]) != 6.0:
+                continue
+            clip = producer.get(div.input[0])
+            if clip is None or clip.op_type != "Clip" or len(readers.get(clip.output[0], [])) != 1:
+                continue
+            bounds = [self.scalar(i) for i in clip.input[1:3]]
+            if bounds != [0.0, 6.0]:
+                continue
+            add = producer.get(clip.input[0])
+            if add is None or add.op_type != "Add" or len(readers.get(add.output[0], [])) != 1:
+                continue
+            consts = [self.scalar(i) for i in add.input]
+            if 3.0 not in consts:
+                continue
+            x = add.input[1 - consts.index(3.0)]
+            self.absorbed.update((add.output[0], clip.output[0]))
+            users = readers.get(div.output[0], [])
+            mul = users[0] if len(users) == 1 and users[0].op_type == "Mul" and x in users[0].input else None
+            if mul is not None:
+                self.absorbed.add(div.output[0])
+                self.hard[mul.output[0]] = ("hard_silu", x, mul.name)
+            else:
+                self.hard[div.output[0]] = ("hard_sigmoid", x, div.name)
 
     def decide_layout(self, graph_inputs: list) -> None:
         """channels_first, unless the image input is transposed NHWC -> NCHW before its first NCHW op."""
@@ -292,6 +332,17 @@ class _Reader:
         return out
 
     def node(self, node: Any) -> None:
+        if node.output and node.output[0] in self.absorbed:
+            return
+        if node.output and node.output[0] in getattr(self, "hard", {}):
+            activation, x, name = self.hard[node.output[0]]
+            t = self.tensor(node, x)
+            if activation not in _known_activations():
+                raise _Skip(f"netspec has no activation {activation!r}")
+            base = re.sub(r"/(hard_sigmoid|hard_silu)$", "", name) if name.endswith("/hard_sigmoid") else name
+            self.add(node, "activation", {"activation": activation}, [t.name], t.perm, t.shape,
+                     name=self.layer_name(type("N", (), {"name": base, "output": node.output})(), "activation"))
+            return
         handler: Callable[[Any], None] | None = getattr(self, f"on_{node.op_type}", None)
         if node.op_type in _ACTIVATIONS:
             return self.activation(node)
@@ -862,6 +913,13 @@ class _Reader:
         if len(xs) != 1 or len(consts) != 1 or node.op_type not in ("Mul", "Add", "Sub"):
             raise _Skip(f"{node.op_type} with a constant tensor operand (netspec merges take tensors or numbers)")
         x = xs[0]
+        if self.rescaling(node, x, np.asarray(consts[0], np.float32)):
+            return
+        if np.asarray(consts[0]).size == 1:  # a number operand: add(x, 3), multiply(x, 1 / 6)
+            position = [i for i, t_ in enumerate(tensors) if t_.const is not None][0]
+            value = float(np.asarray(consts[0]).reshape(-1)[0])
+            self.add(node, _MERGES[node.op_type], {"constants": ((position, value),)}, [x.name], x.perm, x.shape)
+            return
         vec = self.channel_vector(x, np.asarray(consts[0], np.float32))
         if vec is None:
             raise _Skip(f"{node.op_type} with a constant that is not per channel")
@@ -891,10 +949,76 @@ class _Reader:
         self.add(node, "batchnorm", self.bn_axis(x), [x.name], x.perm, x.shape,
                  [scale, shift, np.zeros(c, np.float32), np.full(c, 1 - 0.001, np.float32)])
 
+    def rescaling(self, node: Any, x: _Tensor, scale: np.ndarray) -> bool:
+        """netspec's export writes ``rescaling`` as Mul 'L/scaled' and Add 'L': one layer again."""
+        if node.op_type != "Mul" or not node.name.endswith("/scaled"):
+            return False
+        readers = [n for n in self.graph.node if node.output[0] in n.input]
+        if len(readers) != 1 or readers[0].op_type != "Add" or readers[0].name != node.name[: -len("/scaled")]:
+            return False
+        other = [self.values.get(i) for i in readers[0].input if i != node.output[0]]
+        if not other or other[0] is None or other[0].const is None:
+            return False
+
+        def value(a: np.ndarray) -> Any:
+            flat = [_f32(float(v)) for v in np.asarray(a).reshape(-1)]
+            return flat[0] if len(flat) == 1 else tuple(flat)
+
+        args: dict[str, Any] = {"scale": value(scale)}
+        offset = value(other[0].const)
+        if offset != 0.0:
+            args["offset"] = offset
+        self.absorbed.add(readers[0].output[0])
+        self.add(node, "rescaling", args, [x.name], x.perm, x.shape, name=self.layer_name(readers[0], "rescaling"))
+        self.values[readers[0].output[0]] = self.values[node.output[0]]
+        return True
+
     def bn_axis(self, t: _Tensor) -> dict[str, Any]:
         axis = self.logical_axis(t, t.perm.index(1 if self.fmt == "channels_first" else len(t.perm) - 1)) \
             if t.perm else -1
         return {} if axis == -1 else {"axis": axis}
+
+    def on_Resize(self, node: Any) -> None:
+        """Integer-scale ``Resize`` of the spatial axes: ``upsampling{1,2,3}d`` (nearest as Keras repeats, bilinear)."""
+        a = _attrs(node)
+        t = self.tensor(node, node.input[0])
+        mode = a.get("mode", b"nearest")
+        mode = mode.decode() if isinstance(mode, bytes) else mode
+        ctm = a.get("coordinate_transformation_mode", b"half_pixel")
+        ctm = ctm.decode() if isinstance(ctm, bytes) else ctm
+        if len(node.input) < 3 or not node.input[2]:
+            raise _Skip("a Resize by output sizes (netspec reads scales)")
+        scales = [float(s) for s in self.const(node, node.input[2], "the scales")]
+        rank = len(t.perm or ())
+        channel = 1 if self.fmt == "channels_first" else rank - 1
+        size = {}
+        for phys, s in enumerate(scales):
+            logical = t.perm[phys] if t.perm else phys
+            if logical in (0, channel):
+                if s != 1.0:
+                    raise _Skip("a Resize of the batch or channel axis")
+                continue
+            if not s.is_integer() or s < 1:
+                raise _Skip(f"a Resize by a non-integer scale {s}")
+            size[logical] = int(s)
+        if mode == "linear" and ctm == "half_pixel":
+            interpolation = "bilinear"
+        elif mode == "nearest" and ctm == "asymmetric" and a.get("nearest_mode", b"floor") in (b"floor", "floor"):
+            interpolation = "nearest"
+        else:
+            raise _Skip(f"Resize mode {mode!r} with {ctm!r} coordinates has no Keras upsampling counterpart")
+        n = len(size)
+        op = f"upsampling{n}d"
+        if op not in OPS:
+            raise _Skip(f"netspec has no {op}")
+        sizes = tuple(size[k] for k in sorted(size))
+        args: dict[str, Any] = {"size": sizes if n > 1 else sizes[0]}
+        if interpolation != "nearest":
+            if n != 2:
+                raise _Skip("bilinear upsampling of other than two axes")
+            args["interpolation"] = interpolation
+        shape = tuple(None if d is None else int(d * s) for d, s in zip(t.shape or (), scales))
+        self.add(node, op, args, [t.name], t.perm, shape)
 
     def on_Pad(self, node: Any) -> None:
         t = self.tensor(node, node.input[0])
