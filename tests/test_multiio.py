@@ -93,7 +93,7 @@ def test_w105_counts_every_output() -> None:
 
 def test_graph_built_in_python_with_several_outputs() -> None:
     g = Graph("g", (Input("a", (4,)), Input("b", (4,))), (
-        Node("s", "add", ("a", "b"), ops.NoArgs()),
+        Node("s", "add", ("a", "b"), ops.OPS["add"].attrs()),
         Node("d", "dense", ("s",), ops.Dense(units=2)),
         Node("e", "dense", ("s",), ops.Dense(units=3)),
     ), ("d", "e"))
