@@ -685,6 +685,25 @@ def conv_transpose_length(length: int | None, size: int, stride: int, dilation: 
     return (length - 1) * stride + k % 2 + output_padding
 
 
+def transpose_pads(size: int, stride: int, dilation: int, padding: str, output_padding: int | None
+                   ) -> tuple[int, int, int]:
+    """ONNX ``ConvTranspose`` ``(pad_begin, pad_end, output_padding)`` of one axis for Keras's padding.
+
+    TensorFlow crops the full transposed output; any input length gives the
+    same crop, so it is computed at length 4.  The ONNX target writes these
+    pads and the ONNX importer reads them back.
+
+    >>> transpose_pads(3, 2, 1, "same", None), transpose_pads(3, 2, 1, "valid", None)
+    ((0, 1, 0), (0, 0, 0))
+    """
+    out = conv_transpose_length(4, size, stride, dilation, padding, output_padding)
+    assert out is not None
+    full = 3 * stride + dilation * (size - 1) + 1
+    begin = 0 if padding == "valid" else max(full - out, 0) // 2
+    end = full - begin - out
+    return begin, max(end, 0), max(-end, 0)
+
+
 def _transpose_validate(a: Any) -> list[tuple[str, str, str | None]]:
     out = _strided_dilated(a)
     if a.output_padding is not None:

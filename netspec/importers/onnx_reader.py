@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..core.ops import OPS
+from ..core.ops_spatial import conv_transpose_length, transpose_pads
 from ..core.shapes import same_padding
 from .keras_layers import shortest
 from .model import ImportedInput, ImportedLayer, ImportedModel, ImportProblem
@@ -627,7 +628,7 @@ class _Reader:
         found = None
         for padding in ("valid", "same"):
             for out_pad in [None, *itertools.product(*[range(s) for s in strides])]:
-                want = [_transpose_crop(kernel[i], strides[i], dilations[i], padding,
+                want = [transpose_pads(kernel[i], strides[i], dilations[i], padding,
                                         None if out_pad is None else out_pad[i]) for i in range(n)]
                 if [w_[0] for w_ in want] + [w_[1] for w_ in want] == pads and [w_[2] for w_ in want] == extra:
                     found = (padding, out_pad)
@@ -648,8 +649,6 @@ class _Reader:
             args["dilation_rate"] = _one(dilations)
         if bias is None:
             args["use_bias"] = False
-        from ..core.ops_spatial import conv_transpose_length
-
         sizes = [conv_transpose_length(s, kernel[i], strides[i], dilations[i], padding,
                                        None if out_pad is None else out_pad[i]) for i, s in enumerate(self.spatial(t))]
         kernel_keras = w.transpose(*range(2, 2 + n), 1, 0)  # (in, out, F..) -> (F.., out, in)
@@ -1055,24 +1054,6 @@ def _known_activations() -> tuple[str, ...]:
     from ..core.argtypes import ACTIVATIONS
 
     return ACTIVATIONS
-
-
-def _transpose_crop(k: int, s: int, d: int, padding: str, output_padding: int | None) -> tuple[int, int, int]:
-    """ONNX ``(pad_begin, pad_end, output_padding)`` of one axis of a Keras transposed convolution.
-
-    The same rule as the ONNX target's (TensorFlow's crop; any input length gives the same answer).
-
-    >>> _transpose_crop(3, 2, 1, "same", None)
-    (0, 1, 0)
-    """
-    from ..core.ops_spatial import conv_transpose_length
-
-    out = conv_transpose_length(4, k, s, d, padding, output_padding)
-    assert out is not None
-    full = 3 * s + d * (k - 1) + 1
-    begin = 0 if padding == "valid" else max(full - out, 0) // 2
-    end = full - begin - out
-    return begin, max(end, 0), max(-end, 0)
 
 
 def _f32(value: float) -> float:

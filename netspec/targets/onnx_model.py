@@ -695,7 +695,7 @@ def _spatial_dims(b: _Builder, tensor: str, data_format: str) -> tuple:
 
 def _conv_transpose(b: _Builder, node: Node) -> None:
     """``ConvTranspose`` with TensorFlow's crop as explicit pads (they do not depend on the input size)."""
-    from ..core.ops_spatial import conv_transpose_length
+    from ..core.ops_spatial import transpose_pads
 
     a = node.attrs
     nd = _nd(node)
@@ -705,17 +705,9 @@ def _conv_transpose(b: _Builder, node: Node) -> None:
     inputs = [x, b.const(f"{node.name}/kernel", kernel)]
     if a.use_bias:
         inputs.append(b.const(f"{node.name}/bias", b.weight(node, "bias")))
-    begins, ends, extra = [], [], []
-    for i in range(nd):
-        # Any input length gives the same crop; 4 is as good as another.
-        k, s, d = a.kernel_size[i], a.strides[i], a.dilation_rate[i]
-        out = conv_transpose_length(4, k, s, d, a.padding, None if a.output_padding is None else a.output_padding[i])
-        full = 3 * s + d * (k - 1) + 1
-        begin = 0 if a.padding == "valid" else max(full - out, 0) // 2  # type: ignore[operator]
-        end = full - begin - out  # type: ignore[operator]
-        begins.append(begin)
-        ends.append(max(end, 0))
-        extra.append(max(-end, 0))
+    pads = [transpose_pads(a.kernel_size[i], a.strides[i], a.dilation_rate[i], a.padding,
+                           None if a.output_padding is None else a.output_padding[i]) for i in range(nd)]
+    begins, ends, extra = ([p[j] for p in pads] for j in range(3))
     out = b.layer_value(node, a.activation, "conv_transpose")
     b.emit("ConvTranspose", inputs, out, _node_doc(node), kernel_shape=list(a.kernel_size), strides=list(a.strides),
            dilations=list(a.dilation_rate), pads=begins + ends, output_padding=extra)
