@@ -914,6 +914,8 @@ class _Reader:
         x = xs[0]
         if self.rescaling(node, x, np.asarray(consts[0], np.float32)):
             return
+        if self.normalization(node, x, np.asarray(consts[0], np.float32)):
+            return
         if np.asarray(consts[0]).size == 1:  # a number operand: add(x, 3), multiply(x, 1 / 6)
             position = [i for i, t_ in enumerate(tensors) if t_.const is not None][0]
             value = float(np.asarray(consts[0]).reshape(-1)[0])
@@ -969,6 +971,37 @@ class _Reader:
             args["offset"] = offset
         self.absorbed.add(readers[0].output[0])
         self.add(node, "rescaling", args, [x.name], x.perm, x.shape, name=self.layer_name(readers[0], "rescaling"))
+        self.values[readers[0].output[0]] = self.values[node.output[0]]
+        return True
+
+    def normalization(self, node: Any, x: _Tensor, mean: np.ndarray) -> bool:
+        """netspec's export writes ``normalization`` as Sub 'L/centered' and Div 'L': one layer again.
+
+        The node's doc string (the spec's call) tells a layer with fixed
+        ``mean=``/``variance=`` arguments from one that holds them as weights.
+        """
+        if node.op_type != "Sub" or not node.name.endswith("/centered"):
+            return False
+        readers = [n for n in self.graph.node if node.output[0] in n.input]
+        if len(readers) != 1 or readers[0].op_type != "Div" or readers[0].name != node.name[: -len("/centered")]:
+            return False
+        den = self.values.get(readers[0].input[1])
+        vec_m = self.channel_vector(x, mean)
+        vec_d = self.channel_vector(x, np.asarray(den.const, np.float32)) if den is not None and den.const is not None \
+            else None
+        if vec_m is None or vec_d is None:
+            return False
+        variance = (vec_d.astype(np.float64) ** 2).astype(np.float32)
+        call = node.doc_string.split(": ", 1)[-1]
+        self.absorbed.add(readers[0].output[0])
+        name = self.layer_name(readers[0], "normalization")
+        args = self.bn_axis(x)
+        if "mean=" in call:
+            args.update(mean=tuple(_f32(float(v)) for v in vec_m), variance=tuple(_f32(float(v)) for v in variance))
+            self.add(node, "normalization", args, [x.name], x.perm, x.shape, name=name)
+        else:
+            weights = [vec_m, variance, np.zeros((), np.float32)]
+            self.add(node, "normalization", args, [x.name], x.perm, x.shape, weights, name=name)
         self.values[readers[0].output[0]] = self.values[node.output[0]]
         return True
 
