@@ -218,6 +218,7 @@ class _Reader:
             self.inputs.append(ImportedInput(name, tuple(logical[1:]), self.fmt))
             self.values[inp.name] = _Tensor(name, perm, shape=(None, *logical[1:]))
         self.find_hard_sigmoids()
+        self.find_layernorms()
         poisoned: set[str] = set()
         for node in self.ordered():
             if any(i in poisoned for i in node.input):
@@ -291,6 +292,58 @@ class _Reader:
             else:
                 self.hard[div.output[0]] = ("hard_sigmoid", x, div.name)
 
+    def find_layernorms(self) -> None:
+        """netspec's export writes ``layernorm`` as ReduceMean 'L/mean', ..., 'L/var_eps', 'L/std', ... 'L': one layer."""
+        by_name = {n.name: n for n in self.graph.node if n.name}
+        self.layernorms: dict[str, dict[str, Any]] = {}
+        for mean in self.graph.node:
+            if mean.op_type != "ReduceMean" or not mean.name.endswith("/mean"):
+                continue
+            base = mean.name[: -len("/mean")]
+            parts = {k: by_name.get(f"{base}/{k}") for k in ("centered", "square", "variance", "var_eps", "std",
+                                                                "inv", "normalized", "scaled")}
+            last = by_name.get(base)
+            if last is None or any(parts[k] is None for k in ("centered", "variance", "var_eps", "std", "normalized")):
+                continue
+            eps = self.scalar(parts["var_eps"].input[1])
+            axes = self.values.get(mean.input[1]) if len(mean.input) > 1 else None
+            if eps is None or axes is None or axes.const is None:
+                continue
+            gamma = beta = None
+            if parts["scaled"] is not None:
+                g = self.values.get(parts["scaled"].input[1])
+                gamma = None if g is None else g.const
+            if last.op_type == "Add" and last is not parts["var_eps"]:
+                b = self.values.get(last.input[1])
+                beta = None if b is None else b.const
+            group = [mean] + [n for n in parts.values() if n is not None] + [last]
+            self.absorbed.update(n.output[0] for n in group[:-1])
+            self.layernorms[last.output[0]] = {"x": mean.input[0], "axes": [int(a) for a in axes.const.reshape(-1)],
+                                              "eps": eps, "gamma": gamma, "beta": beta, "name": base}
+
+    def layernorm(self, node: Any, spec: dict[str, Any]) -> None:
+        t = self.tensor(node, spec["x"])
+        rank = len(t.perm or ())
+        logical = sorted(self.logical_axis(t, a) for a in spec["axes"])
+        args: dict[str, Any] = {}
+        if logical != [-1]:
+            args["axis"] = logical[0] if len(logical) == 1 else tuple(logical)
+        eps = _f32(spec["eps"])
+        if eps != 0.001:
+            args["epsilon"] = eps
+        weights = []
+        if spec["gamma"] is not None:
+            weights.append(np.asarray(spec["gamma"], np.float32).reshape(-1))
+        else:
+            args["scale"] = False
+        if spec["beta"] is not None:
+            weights.append(np.asarray(spec["beta"], np.float32).reshape(-1))
+        else:
+            args["center"] = False
+        del rank
+        self.add(node, "layernorm", args, [t.name], t.perm, t.shape, weights,
+                 name=self.layer_name(type("N", (), {"name": spec["name"], "output": node.output})(), "layernorm"))
+
     def decide_layout(self, graph_inputs: list) -> None:
         """channels_first, unless the image input is transposed NHWC -> NCHW before its first NCHW op."""
         self.fmt = "channels_first"
@@ -335,6 +388,8 @@ class _Reader:
     def node(self, node: Any) -> None:
         if node.output and node.output[0] in self.absorbed:
             return
+        if node.output and node.output[0] in getattr(self, "layernorms", {}):
+            return self.layernorm(node, self.layernorms[node.output[0]])
         if node.output and node.output[0] in getattr(self, "hard", {}):
             activation, x, name = self.hard[node.output[0]]
             t = self.tensor(node, x)
