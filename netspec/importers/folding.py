@@ -60,6 +60,7 @@ class _Group:
     layers: list[ImportedLayer]
     entry: str  # the one tensor from outside
     signature: tuple = ()
+    index: int = 0  # position of its first layer in the model
 
 
 @dataclass
@@ -100,7 +101,7 @@ def _groups_for(model: ImportedModel, pattern: str, taken: set[str]) -> list[_Gr
                      if any(c not in names for c in consumers.get(layer.name, [])) or layer.name in outputs]
         if inner_out:
             continue
-        out.append(_Group(prefix, layers, next(iter(external))))
+        out.append(_Group(prefix, layers, next(iter(external)), index=idx[0]))
     return out
 
 
@@ -279,7 +280,7 @@ def _feature(kind: _Kind) -> str:
 def _unique_names(kinds: list[_Kind]) -> None:
     """Give variants of one block distinct names: the plain one keeps the name, the others say how they differ."""
     by_name: dict[str, list[_Kind]] = {}
-    for kind in sorted(kinds, key=lambda k: _first_index(k.groups[0])):
+    for kind in sorted(kinds, key=lambda k: k.groups[0].index):
         by_name.setdefault(kind.name, []).append(kind)
     for name, same in by_name.items():
         if len(same) == 1:
@@ -296,8 +297,6 @@ def _unique_names(kinds: list[_Kind]) -> None:
             kind.name = candidate
 
 
-def _first_index(group: _Group) -> int:
-    return getattr(group, "_index", 0)
 
 
 def _block_source(kind: _Kind, data_format: str) -> str:
@@ -362,13 +361,7 @@ def fold_model(model: ImportedModel, data_format: str, channels: dict[str, int |
     flat spec), which lets a block write ``6 * channels(in)``.
     """
     channels = channels or {}
-    for i, layer in enumerate(model.layers):
-        layer.__dict__.setdefault("_index", i)
     kinds = _choose(model, channels)
-    index = {layer.name: i for i, layer in enumerate(model.layers)}
-    for kind in kinds:
-        for g in kind.groups:
-            g._index = index[g.layers[0].name]  # type: ignore[attr-defined]
     _unique_names(kinds)
     starts: dict[str, tuple[_Kind, int]] = {}
     covered: set[str] = set()
@@ -423,7 +416,7 @@ def fold_model(model: ImportedModel, data_format: str, channels: dict[str, int |
             namer.taken.update(layer.name for layer in g.layers)
     body, _ = write_items(items, model.inputs[0].name if model.inputs else None, namer, data_format,
                           model.outputs, [i.name for i in model.inputs])
-    blocks = [_block_source(kind, data_format) for kind in sorted(kinds, key=lambda k: k.groups[0]._index)]  # type: ignore[attr-defined]
+    blocks = [_block_source(kind, data_format) for kind in sorted(kinds, key=lambda k: k.groups[0].index)]
     return body, blocks
 
 

@@ -66,7 +66,7 @@ def read_keras(path: str | os.PathLike) -> ImportedModel:
     else:
         config = _archive_config(path)
     model = model_from_config(config, path)
-    model.load_weights = lambda m: read_keras_weights(path, m)
+    model.load_weights = lambda m: read_keras_weights(path, m, config)
     return model
 
 
@@ -473,13 +473,13 @@ def _archive_paths(config: dict, prefix: str, out: dict[str, str], depth: int = 
             out[name] = key
 
 
-def read_keras_weights(path: str | os.PathLike, model: ImportedModel) -> None:
+def read_keras_weights(path: str | os.PathLike, model: ImportedModel, config: dict | None = None) -> None:
     """Fill each layer's ``weights`` (arrays in Keras order) from the file the model came from.
 
+    ``config`` is the archive's config when the caller has read it already.
     Each array's declared shape and size are checked before it is read.
     """
     path = os.fspath(path)
-    h5py = _h5py()
     if path.endswith((".h5", ".hdf5")):
         with _open_h5(path, path) as f:
             group = f["model_weights"] if "model_weights" in f else f
@@ -487,7 +487,8 @@ def read_keras_weights(path: str | os.PathLike, model: ImportedModel) -> None:
                 layer.weights = _legacy_layer_weights(path, group, layer.name)
         return
     with _open_archive(path) as archive:
-        config = _archive_config(path)
+        if config is None:
+            config = _parse_json(path, _read_member(path, archive, "config.json", MAX_CONFIG_BYTES), "config.json")
         if "model.weights.h5" not in archive.namelist():
             raise ImportProblem(path, [("archive", "no model.weights.h5 in the archive")], "E603")
         groups: dict[str, str] = {}
@@ -504,7 +505,6 @@ def read_keras_weights(path: str | os.PathLike, model: ImportedModel) -> None:
                 vars_ = f[key + "/vars"]
                 layer.weights = [_read_dataset(path, vars_[str(i)], f"{layer.name}/{i}")
                                  for i in range(len(vars_))]
-    del h5py
 
 
 def _read_dataset(path: str, ds: Any, what: str) -> Any:
@@ -547,7 +547,8 @@ def keras_file_weights(net: Any, path: str | os.PathLike) -> dict[str, Any]:
     path = os.fspath(path)
     try:
         model = read_keras(path)
-        read_keras_weights(path, model)
+        assert model.load_weights is not None
+        model.load_weights(model)
     except ImportProblem as err:
         raise NetspecError([Diagnostic.error(err.code, f"cannot read weights {os.path.basename(path)}: {w}: {m}")
                             for w, m in err.problems]) from None

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..core.ops import OPS
 from ..core.ops_spatial import conv_transpose_length, transpose_pads
-from ..core.shapes import same_padding
+from ..core.shapes import SizeError, same_padding, window_output
 from .keras_layers import shortest
 from .model import ImportedInput, ImportedLayer, ImportedModel, ImportProblem
 
@@ -571,13 +571,15 @@ class _Reader:
                 return "same"
         return pairs
 
-    def out_size(self, size: int | None, k: int, s: int, d: int, pad: Any, i: int) -> int | None:
-        if size is None:
-            return None
-        if pad == "same":
-            return -(-size // s)
-        p = (0, 0) if pad == "valid" else pad[i]
-        return (size + p[0] + p[1] - d * (k - 1) - 1) // s + 1
+    def out_sizes(self, node: Any, t: _Tensor, kernel: list[int], strides: list[int], dilations: list[int],
+                  padding: Any) -> list[int | None]:
+        """The window's output sizes, by netspec's own rule (:func:`netspec.core.shapes.window_output`)."""
+        try:
+            return [window_output(s, kernel[i], strides[i], dilations[i],
+                                  padding if isinstance(padding, str) else padding[i])
+                    for i, s in enumerate(self.spatial(t))]
+        except SizeError as err:
+            raise _Skip(f"its output size would be {err.size}: {err.arithmetic}") from None
 
     def on_Conv(self, node: Any) -> None:
         a = _attrs(node)
@@ -593,9 +595,9 @@ class _Reader:
         padding = self.window(node, t, kernel, strides, dilations)
         cin = t.shape[1] if t.shape else None
         cout = w.shape[0]
-        sizes = [self.out_size(s, kernel[i], strides[i], dilations[i], padding, i) for i, s in enumerate(self.spatial(t))]
-        pad_arg, explicit = self.pad_layer(node, t, padding, n)
-        x = explicit or t.name
+        sizes = self.out_sizes(node, t, kernel, strides, dilations, padding)
+        # Explicit padding stays on the conv (netspec pads with zeros, as ONNX does).
+        pad_arg = padding if not isinstance(padding, tuple) or len(padding) > 1 else padding[0]
         args: dict[str, Any] = {}
         depthwise = group > 1 and cin == group and w.shape[1] == 1
         if depthwise:
@@ -625,7 +627,7 @@ class _Reader:
             args["use_bias"] = False
         weights = [kernel_keras.astype(np.float32)] + ([bias.astype(np.float32)] if bias is not None else [])
         shape = (None, int(cout), *sizes)
-        self.add(node, op, args, [x], t.perm, shape, weights)
+        self.add(node, op, args, [t.name], t.perm, shape, weights)
 
     def separable(self, node: Any, t: _Tensor, w: np.ndarray, bias: np.ndarray | None, kernel: list[int],
                   group: int) -> bool:
@@ -658,12 +660,6 @@ class _Reader:
                                          layer.inputs, weights=weights, origin="Conv"))
         self.values[node.output[0]] = _Tensor(name, t.perm, shape=shape)
         return True
-
-    def pad_layer(self, node: Any, t: _Tensor, padding: Any, n: int) -> tuple[Any, str | None]:
-        """Explicit padding stays on the conv (netspec pads with zeros, as ONNX does)."""
-        if isinstance(padding, tuple):
-            return (padding if len(padding) > 1 else padding[0]), None
-        return padding, None
 
     def on_ConvTranspose(self, node: Any) -> None:
         a = _attrs(node)
@@ -750,7 +746,7 @@ class _Reader:
             args["strides"] = _one(strides)
         if padding != "valid":
             args["padding"] = padding if not isinstance(padding, tuple) else (padding if n > 1 else padding[0])
-        sizes = [self.out_size(s, kernel[i], strides[i], 1, padding, i) for i, s in enumerate(self.spatial(t))]
+        sizes = self.out_sizes(node, t, kernel, strides, [1] * n, padding)
         self.add(node, name, args, [t.name], t.perm, (None, t.shape[1] if t.shape else None, *sizes))
 
     def non_negative(self, value: str) -> bool:
